@@ -1,0 +1,100 @@
+"""From a YAML file (or text) to a validated `ModelSpec`, or a `ConfigError` listing every problem.
+
+Steps: safe YAML load with positions → shorthand normalised to canonical → Pydantic
+validation (strict, unknown keys refused) → checks across layers (unique names).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path as FilePath
+from typing import Any
+
+from pydantic import ValidationError
+
+from builder.errors import ConfigError, Problem
+from builder.loader import Path, load_document, read_text
+from builder.spec.messages import problems_from_validation
+from builder.spec.model import ModelSpec
+from builder.spec.normalize import SourceMap, normalize
+
+INPUT_NAME = "input"
+"""The name by which layers refer to the model input (`inputs: [input]`)."""
+
+
+def parse(source: str | os.PathLike[str]) -> ModelSpec:
+    """Validate a config given as a path or as YAML text.
+
+    A `pathlib.Path`, or a one-line string naming an existing file or ending in
+    `.yaml`/`.yml`, is read as a file; any other string is YAML text.
+    """
+    if _is_path(source):
+        path = FilePath(source)
+        return parse_text(read_text(path), filename=str(source), default_name=path.stem)
+    return parse_text(str(source))
+
+
+def parse_text(text: str, filename: str = "<string>", default_name: str = "model") -> ModelSpec:
+    document = load_document(text, filename)
+    data, source = normalize(document)
+    try:
+        spec = ModelSpec.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(
+            problems_from_validation(error, data, source, ModelSpec.model_fields)
+        ) from None
+    if spec.name is None:
+        spec.name = default_name
+    spec._source = source
+    problems = _name_problems(spec, source)
+    if problems:
+        raise ConfigError(problems)
+    return spec
+
+
+def problem_at(source: SourceMap | None, path: Path, where: str, message: str) -> Problem:
+    """A problem at the YAML position of `path` in the normalised config."""
+    if source is None:
+        return Problem("<config>", None, None, where, message)
+    mark = source.locate(path)
+    return Problem(source.filename, mark.line if mark else None, mark.col if mark else None, where, message)
+
+
+def layer_where(spec: ModelSpec, index: int, field: str | None = None) -> str:
+    """`layers[3] (Conv2D)` or `layers[3] (Conv2D) kernel_size`, as in config errors."""
+    where = f"layers[{index}] ({spec.layers[index].type_name})"
+    return f"{where} {field}" if field else where
+
+
+def _name_problems(spec: ModelSpec, source: SourceMap) -> list[Problem]:
+    problems = []
+    first_seen: dict[str, int] = {}
+    for index, layer in enumerate(spec.layers):
+        name: Any = layer.name
+        where = layer_where(spec, index, "name")
+        if name == INPUT_NAME:
+            problems.append(
+                problem_at(source, ("layers", index, "name"), where, "'input' is reserved for the model input")
+            )
+        elif name in first_seen:
+            earlier = source.locate(("layers", first_seen[name]))
+            line = f" (line {earlier.line})" if earlier else ""
+            problems.append(
+                problem_at(
+                    source,
+                    ("layers", index, "name"),
+                    where,
+                    f"duplicate layer name {name!r}, already used by layers[{first_seen[name]}]{line}",
+                )
+            )
+        else:
+            first_seen[name] = index
+    return problems
+
+
+def _is_path(source: str | os.PathLike[str]) -> bool:
+    if isinstance(source, os.PathLike):
+        return True
+    if "\n" in source or not source.strip():
+        return False
+    return source.endswith((".yaml", ".yml")) or os.path.exists(source)

@@ -1,0 +1,78 @@
+"""The JSON Schema of config files, exported from the Pydantic models.
+
+Pydantic describes the canonical layer form (`{type: Conv2D, ...}`). So that editors accept
+what the loader accepts, each `layers` item also admits the shorthand `{Conv2D: {...}}`
+(one property per type name, its value the canonical model without `type`) and the bare
+strings (a type name, or an activation name).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from builder.registry import ACTIVATION_NAMES, ADVANCED_ACTIVATIONS, LAYERS, TYPE_NAMES
+from builder.spec.model import ModelSpec
+
+SCHEMA_ID = "https://github.com/yaml-model-builder/builder/schemas/model.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    schema = ModelSpec.model_json_schema()
+    canonical = schema["properties"]["layers"]["items"]
+    shorthand = {
+        "type": "object",
+        "description": "Shorthand {Type: {arguments}}.",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "properties": {
+            name: _arguments_ref(schema, LAYERS[canonical_name].spec.__name__)
+            for name, canonical_name in TYPE_NAMES.items()
+        },
+        "additionalProperties": False,
+    }
+    bare = {
+        "type": "string",
+        "description": "A layer type without arguments, or an activation name.",
+        "enum": sorted(TYPE_NAMES) + list(ACTIVATION_NAMES),
+    }
+    schema["properties"]["layers"]["items"] = {"anyOf": [canonical, shorthand, bare]}
+    _allow_shorthand_activations(schema)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
+
+
+def _arguments_ref(schema: dict[str, Any], definition: str) -> dict[str, Any]:
+    """`null` or a reference to `<definition>Arguments`: the layer's definition without
+    `type` (the shorthand's key names it), added to `$defs` once."""
+    name = f"{definition}Arguments"
+    if name not in schema["$defs"]:
+        body = json.loads(json.dumps(schema["$defs"][definition]))
+        body["properties"].pop("type", None)
+        body["required"] = [r for r in body.get("required", []) if r != "type"]
+        if not body["required"]:
+            body.pop("required")
+        schema["$defs"][name] = body
+    return {"anyOf": [{"type": "null"}, {"$ref": f"#/$defs/{name}"}]}
+
+
+def _allow_shorthand_activations(schema: dict[str, Any]) -> None:
+    """Inline `activation: {LeakyReLU: {alpha: 0.05}}` blocks, for every model with an activation."""
+    blocks = {name: _arguments_ref(schema, LAYERS[name].spec.__name__) for name in ADVANCED_ACTIVATIONS}
+    shorthand = {
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "properties": blocks,
+        "additionalProperties": False,
+    }
+    for definition in list(schema["$defs"].values()):
+        activation = definition.get("properties", {}).get("activation")
+        if activation is not None and "oneOf" in activation:
+            value = {"anyOf": [*activation.pop("oneOf"), {"$ref": "#/$defs/ActivationShorthand"}]}
+            schema["$defs"].setdefault("ActivationValue", value)
+            activation["$ref"] = "#/$defs/ActivationValue"
+    schema["$defs"]["ActivationShorthand"] = shorthand
