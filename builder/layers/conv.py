@@ -1,0 +1,79 @@
+"""Conv2D: 2-D convolution over (H, W, C) inputs, channels_last."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from builder.layers.activation import activation_layer, is_linear
+from builder.layers.base import Layer, Params, Shape, ShapeError, WeightSpec, require_rank
+from builder.ops.conv import conv2d
+from builder.ops.shapes import conv_output_length, effective_kernel
+
+
+class Conv2D(Layer):
+    """y = activation(conv(x, kernel) + bias).
+
+    Shape: (N, H, W, C) → (N, H', W', filters), kernel (kh, kw, C/groups, filters).
+    H' = floor((H − d·(kh − 1) − 1)/s) + 1 for `valid`, ceil(H/s) for `same`
+    (TensorFlow padding: the odd extra cell goes bottom/right). Params:
+    kh·kw·(C/groups)·filters (+ filters with bias). MACs: H'·W'·filters·kh·kw·C/groups.
+    """
+
+    def __init__(self, spec: Any) -> None:
+        super().__init__(spec)
+        self.activation = None if is_linear(spec.activation) else activation_layer(spec.activation, spec.name)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        require_rank(input_shape, 3, "Conv2D")
+        height, width, channels = input_shape
+        s = self.spec
+        if channels % s.groups:
+            raise ShapeError(
+                f"the input's {channels} channels must be divisible by groups={s.groups}", field="groups"
+            )
+        sizes = []
+        for axis, length in enumerate((height, width)):
+            out = conv_output_length(length, s.kernel_size[axis], s.strides[axis], s.padding, s.dilation_rate[axis])
+            if out < 1:
+                reach = effective_kernel(s.kernel_size[axis], s.dilation_rate[axis])
+                raise ShapeError(
+                    f"kernel reaches {reach} cells but the input is only {length} wide "
+                    f"(input shape ({height}, {width}, {channels}), padding 'valid')",
+                    field="kernel_size",
+                )
+            sizes.append(out)
+        shape = (sizes[0], sizes[1], s.filters)
+        return self.activation.output_shape(shape) if self.activation else shape
+
+    def weights(self, input_shape: Shape) -> list[WeightSpec]:
+        s = self.spec
+        kernel = (*s.kernel_size, input_shape[-1] // s.groups, s.filters)
+        found = [WeightSpec("kernel", kernel, s.kernel_initializer)]
+        if s.use_bias:
+            found.append(WeightSpec("bias", (s.filters,), s.bias_initializer))
+        if self.activation:
+            found += self.activation.weights(self.output_shape(input_shape))
+        return found
+
+    def macs(self, input_shape: Shape) -> int:
+        height, width, filters = self.output_shape(input_shape)
+        kh, kw = self.spec.kernel_size
+        return height * width * filters * kh * kw * (input_shape[-1] // self.spec.groups)
+
+    def activation_label(self) -> str | None:
+        return self.activation.activation_label() or self.activation.type_name if self.activation else None
+
+    def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
+        s = self.spec
+        y = conv2d(
+            x,
+            params["kernel"],
+            params.get("bias"),
+            strides=s.strides,
+            padding=s.padding,
+            dilation=s.dilation_rate,
+            groups=s.groups,
+        )
+        return self.activation(y, params, inplace=True) if self.activation else y

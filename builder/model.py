@@ -1,0 +1,244 @@
+"""The runnable model: weights, memory planning and the forward pass over a compiled graph."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from builder.config import INPUT_NAME
+from builder.errors import DataError, ResourceError
+from builder.graph import Graph, Node
+from builder.layers.base import Shape, WeightSpec, format_shape
+
+DEFAULT_MAX_MEMORY = 4 * 1024**3
+"""Refuse work whose weights or per-chunk activations exceed this many bytes (`--max-memory`)."""
+
+WORK_BUDGET = 256 * 1024**2
+"""Bytes of activations and scratch per chunk when the caller gives no batch size."""
+
+MAX_AUTO_CHUNK = 256
+
+
+class Model:
+    """A compiled config that runs on NumPy arrays of shape (N, *input_shape).
+
+    Weights are created on first use from the spec's seed (a pure function of seed, layer
+    name and weight name), or loaded with `load_weights`.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.spec = graph.spec
+        self.name: str = graph.spec.name or "model"
+        self.dtype = np.dtype(graph.spec.dtype)
+        self._weights: dict[str, dict[str, np.ndarray]] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Model(name={self.name!r}, input_shape={format_shape(self.input_shape)}, "
+            f"layers={len(self.nodes)}, params={self.count_params():,})"
+        )
+
+    # --- structure -------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return self.graph.nodes
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.graph.input_shape
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.graph.output_shape
+
+    def weight_specs(self) -> list[tuple[str, WeightSpec]]:
+        """(`layer/weight` key, spec) for every weight, in layer order."""
+        return [(f"{node.name}/{w.name}", w) for node in self.nodes for w in node.weights]
+
+    def count_params(self, trainable: bool | None = None) -> int:
+        return sum(w.size for _, w in self.weight_specs() if trainable is None or w.trainable == trainable)
+
+    def summary(self, batch_size: int = 1) -> Any:
+        """The summary report; `str()` of it is the Keras-style text table."""
+        from builder.report import summarize
+
+        return summarize(self, batch_size=batch_size)
+
+    # --- weights ---------------------------------------------------------------------
+
+    @property
+    def weights(self) -> dict[str, np.ndarray]:
+        """Every weight by `layer/weight` key (initialised from the seed on first access)."""
+        return {f"{layer}/{name}": array for layer, found in self._layer_weights().items() for name, array in found.items()}
+
+    def init_weights(self, seed: int | None = None) -> None:
+        """(Re)initialise every weight from `seed` (default: the config's seed)."""
+        from builder.weights import initial_weights
+
+        self.check_memory(1, DEFAULT_MAX_MEMORY)
+        flat = initial_weights(self.weight_specs(), self.spec.seed if seed is None else seed, self.dtype)
+        self._set_weights(flat)
+
+    def save_weights(self, path: str | os.PathLike[str]) -> None:
+        from builder.weights import save_weights
+
+        save_weights(path, self.weights)
+
+    def load_weights(self, path: str | os.PathLike[str]) -> None:
+        from builder.weights import load_weights
+
+        self._set_weights(load_weights(path, self.weight_specs(), self.dtype))
+
+    def _set_weights(self, flat: dict[str, np.ndarray]) -> None:
+        grouped: dict[str, dict[str, np.ndarray]] = {node.name: {} for node in self.nodes}
+        for key, array in flat.items():
+            layer, _, name = key.partition("/")
+            grouped[layer][name] = array
+        self._weights = grouped
+
+    def _layer_weights(self) -> dict[str, dict[str, np.ndarray]]:
+        if self._weights is None:
+            self.init_weights()
+        return self._weights  # type: ignore[return-value]
+
+    # --- memory ----------------------------------------------------------------------
+
+    def weight_bytes(self) -> int:
+        return self.count_params() * self.dtype.itemsize
+
+    def work_bytes_per_sample(self) -> int:
+        """Peak bytes of live activations plus a layer's scratch, per sample of a chunk."""
+        consumers = {name: len(users) for name, users in self.graph.consumers().items()}
+        live = {INPUT_NAME: math.prod(self.input_shape)}
+        peak = 0
+        for node in self.nodes:
+            out = math.prod(node.output_shape)
+            peak = max(peak, sum(live.values()) + out + _scratch_elements(node))
+            for name in node.inputs:
+                consumers[name] -= 1
+                if consumers[name] == 0:
+                    live.pop(name, None)
+            live[node.name] = out
+        return peak * self.dtype.itemsize
+
+    def check_memory(self, batch_size: int, max_memory: int) -> int:
+        """The chunk size (≤ batch_size) that keeps weights + work under `max_memory`.
+
+        Raises ResourceError, before anything is allocated, when the weights alone or a
+        single sample's work do not fit.
+        """
+        weights = self.weight_bytes()
+        per_sample = max(self.work_bytes_per_sample(), 1)
+        if weights > max_memory:
+            raise ResourceError(
+                f"the weights need {_size(weights)}, over the memory limit of {_size(max_memory)} "
+                "(raise it with --max-memory)"
+            )
+        fits = (max_memory - weights) // per_sample
+        if fits < 1:
+            raise ResourceError(
+                f"one sample needs {_size(per_sample)} of activations on top of {_size(weights)} of "
+                f"weights, over the memory limit of {_size(max_memory)} (raise it with --max-memory)"
+            )
+        return int(min(batch_size, fits))
+
+    def default_chunk(self) -> int:
+        return int(max(1, min(MAX_AUTO_CHUNK, WORK_BUDGET // max(self.work_bytes_per_sample(), 1))))
+
+    # --- forward pass ----------------------------------------------------------------
+
+    def __call__(self, x: Any) -> np.ndarray:
+        """Output for a batch x of shape (N, *input_shape); large batches run in chunks."""
+        return self.predict(x)
+
+    def predict(
+        self, x: Any, batch_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY
+    ) -> np.ndarray:
+        """Output for x, computed `batch_size` samples at a time (default: fit a work budget)."""
+        x = self.check_input(x)
+        out = np.empty((x.shape[0], *self.output_shape), dtype=self.dtype)
+        for start, chunk in self.iter_chunks(x, batch_size, max_memory):
+            out[start : start + len(chunk)] = chunk
+        return out
+
+    def iter_chunks(
+        self, x: np.ndarray, batch_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """(start index, output) per chunk of an already checked input."""
+        chunk = self.check_memory(batch_size or self.default_chunk(), max_memory)
+        self._layer_weights()
+        for start in range(0, x.shape[0], chunk):
+            batch = np.asarray(x[start : start + chunk]).astype(self.dtype, copy=False)
+            yield start, self.forward(batch)
+
+    def check_input(self, x: Any) -> np.ndarray:
+        """x as an array of shape (N, *input_shape) with a real-number dtype, or a DataError."""
+        if not isinstance(x, np.ndarray):
+            try:
+                x = np.asarray(x)
+            except (ValueError, TypeError) as error:
+                raise DataError(f"input is not a numeric array: {error}") from None
+        if x.dtype.kind not in "biuf":
+            raise DataError(f"input must hold real numbers, got dtype {x.dtype}")
+        if tuple(x.shape[1:]) != self.input_shape or x.ndim < 1:
+            raise DataError(
+                f"input must have shape {format_shape(self.input_shape)}, got {tuple(x.shape)}"
+            )
+        return x
+
+    def forward(
+        self, x: np.ndarray, observe: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """One chunk through the graph. Each intermediate is freed after its last reader;
+        a layer may overwrite its input in place when nothing else can see that memory.
+        `observe`, if given, receives the number of live arrays after each layer."""
+        consumers = {name: len(users) for name, users in self.graph.consumers().items()}
+        values: dict[str, np.ndarray] = {INPUT_NAME: x}
+        weights = self._layer_weights()
+        for node in self.nodes:
+            inputs = [values[name] for name in node.inputs]
+            for name in node.inputs:
+                consumers[name] -= 1
+            if node.layer.is_merge:
+                out = node.layer(inputs, weights[node.name])
+            else:
+                only = node.inputs[0]
+                inplace = (
+                    only != INPUT_NAME
+                    and consumers[only] == 0
+                    and not np.may_share_memory(inputs[0], x)  # never write into the caller's data
+                    and not any(np.may_share_memory(inputs[0], v) for k, v in values.items() if k != only)
+                )
+                out = node.layer(inputs[0], weights[node.name], inplace=inplace)
+            for name in node.inputs:
+                if consumers[name] == 0:
+                    values.pop(name, None)
+            del inputs
+            values[node.name] = out
+            if observe is not None:
+                observe(len(values))
+        return values[self.nodes[-1].name]
+
+
+def _scratch_elements(node: Node) -> int:
+    """Extra elements a layer allocates while it runs (the im2col patch matrix of a conv)."""
+    spec = node.layer.spec
+    if node.layer.type_name == "Conv2D":
+        height, width, _ = node.output_shape
+        kh, kw = spec.kernel_size
+        return height * width * kh * kw * node.input_shape[-1] // spec.groups + math.prod(node.input_shape)
+    return 0
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if nbytes < 1024 or unit == "TiB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.2f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.2f} TiB"
