@@ -12,20 +12,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from builder.ops.initializers import INITIALIZER_NAMES
+
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
 
-INITIALIZER_NAMES = (
-    "glorot_uniform",
-    "glorot_normal",
-    "he_uniform",
-    "he_normal",
-    "lecun_uniform",
-    "lecun_normal",
-    "zeros",
-    "ones",
-    "random_normal",
-    "random_uniform",
-)
 
 
 class StrictModel(BaseModel):
