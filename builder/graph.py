@@ -107,9 +107,9 @@ def compile_graph(spec: ModelSpec) -> Graph:
             node = Node(index, layer, inputs, input_shape, output_shape,
                         tuple(layer.weights(input_shape)), layer.macs(input_shape))
         except ShapeError as error:
-            field = error.field
-            path = ("layers", index, field) if field else ("layers", index)
-            problems.append(problem_at(spec.source, path, layer_where(spec, index, field), str(error)))
+            fields = tuple(error.field.split(".")) if error.field else ()
+            where = layer_where(spec, index, " ".join(fields) or None)
+            problems.append(problem_at(spec.source, ("layers", index, *fields), where, str(error)))
             shapes[layer.name] = None
             continue
         nodes.append(node)

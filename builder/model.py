@@ -77,11 +77,12 @@ class Model:
         """Every weight by `layer/weight` key (initialised from the seed on first access)."""
         return {f"{layer}/{name}": array for layer, found in self._layer_weights().items() for name, array in found.items()}
 
-    def init_weights(self, seed: int | None = None) -> None:
-        """(Re)initialise every weight from `seed` (default: the config's seed)."""
+    def init_weights(self, seed: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY) -> None:
+        """(Re)initialise every weight from `seed` (default: the config's seed); refuses,
+        before allocating, weights larger than `max_memory`."""
         from builder.weights import initial_weights
 
-        self.check_memory(1, DEFAULT_MAX_MEMORY)
+        self.check_memory(1, max_memory)
         flat = initial_weights(self.weight_specs(), self.spec.seed if seed is None else seed, self.dtype)
         self._set_weights(flat)
 
@@ -162,17 +163,27 @@ class Model:
     ) -> np.ndarray:
         """Output for x, computed `batch_size` samples at a time (default: fit a work budget)."""
         x = self.check_input(x)
+        chunks = self.iter_chunks(x, batch_size, max_memory)  # checks memory first
+        out_bytes = x.shape[0] * math.prod(self.output_shape) * self.dtype.itemsize
+        if out_bytes + self.weight_bytes() > max_memory:
+            raise ResourceError(
+                f"the output needs {_size(out_bytes)}, over the memory limit of {_size(max_memory)}"
+            )
         out = np.empty((x.shape[0], *self.output_shape), dtype=self.dtype)
-        for start, chunk in self.iter_chunks(x, batch_size, max_memory):
-            out[start : start + len(chunk)] = chunk
+        for start, part in chunks:
+            out[start : start + len(part)] = part
         return out
 
     def iter_chunks(
         self, x: np.ndarray, batch_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY
     ) -> Iterator[tuple[int, np.ndarray]]:
-        """(start index, output) per chunk of an already checked input."""
+        """(start index, output) per chunk of an already checked input. The memory check
+        and weight initialisation happen now, before the first chunk is asked for."""
         chunk = self.check_memory(batch_size or self.default_chunk(), max_memory)
         self._layer_weights()
+        return self._run_chunks(x, chunk)
+
+    def _run_chunks(self, x: np.ndarray, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
         for start in range(0, x.shape[0], chunk):
             batch = np.asarray(x[start : start + chunk]).astype(self.dtype, copy=False)
             yield start, self.forward(batch)

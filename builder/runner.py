@@ -33,7 +33,7 @@ def run_model(
     if weights is not None:
         model.load_weights(weights)
     else:
-        model.init_weights(seed)
+        model.init_weights(seed, max_memory)
     if random_count is not None:
         x = _random_input(model, random_count, seed, max_memory)
     else:
@@ -45,6 +45,9 @@ def run_model(
             _write_streaming(model, output, x.shape[0], steps)
             echo(f"{output}: wrote {(x.shape[0], *model.output_shape)} {model.dtype}")
             return None
+        out_bytes = x.shape[0] * math.prod(model.output_shape) * model.dtype.itemsize
+        if out_bytes > max_memory:
+            raise ResourceError(f"printing needs the whole output ({out_bytes:,} bytes) in memory; use --output")
         y = np.empty((x.shape[0], *model.output_shape), dtype=model.dtype)
         for start, part in steps:
             y[start : start + len(part)] = part
@@ -118,5 +121,10 @@ def preview(model: Model, y: np.ndarray, rows: int = 3, columns: int = 6) -> str
 
 
 def _ends_in_softmax(model: Model) -> bool:
+    """True when the last layer is softmax over the last axis (a layer, inline, or by name)."""
     layer = model.nodes[-1].layer
-    return layer.type_name == "Softmax" or layer.activation_label() == "softmax"
+    final = getattr(layer, "activation", None) or layer
+    final = getattr(final, "inner", None) or final
+    if final.type_name == "Softmax":
+        return final.spec.axis in (-1, len(model.output_shape))
+    return layer.activation_label() == "softmax"

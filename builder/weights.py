@@ -36,13 +36,13 @@ def load_weights(
     listed in one WeightsError."""
     name = str(path)
     try:
+        if not zipfile.is_zipfile(name):
+            raise WeightsError(f"{name}: not a .npz weights file")
         with np.load(name, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise WeightsError(f"{name}: not a .npz weights file")
             found = {key: archive[key] for key in archive.files}
     except WeightsError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise WeightsError(f"{name}: cannot read weights: {error}") from None
     expected = dict(specs)
     problems = []

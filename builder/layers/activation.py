@@ -130,6 +130,18 @@ def activation_layer(value: Any, host_name: str) -> Layer:
     return layer_class(block.type_name)(block)
 
 
+def inline_output_shape(activation: Layer | None, shape: Shape) -> Shape:
+    """Output shape of a host layer's inline activation; its shape errors are blamed on
+    the host's `activation.<field>`."""
+    if activation is None:
+        return shape
+    try:
+        return activation.output_shape(shape)
+    except ShapeError as error:
+        field = f"activation.{error.field}" if error.field else "activation"
+        raise ShapeError(str(error), field=field) from None
+
+
 def is_linear(value: Any) -> bool:
     return isinstance(value, str) and value == "linear"
 

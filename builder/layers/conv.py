@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from builder.layers.activation import activation_layer, is_linear
+from builder.layers.activation import activation_layer, inline_output_shape, is_linear
 from builder.layers.base import Layer, Params, Shape, ShapeError, WeightSpec, require_rank
 from builder.ops.conv import conv2d
 from builder.ops.shapes import conv_output_length, effective_kernel
@@ -45,7 +45,7 @@ class Conv2D(Layer):
                 )
             sizes.append(out)
         shape = (sizes[0], sizes[1], s.filters)
-        return self.activation.output_shape(shape) if self.activation else shape
+        return inline_output_shape(self.activation, shape)
 
     def weights(self, input_shape: Shape) -> list[WeightSpec]:
         s = self.spec

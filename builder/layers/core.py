@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from builder.layers.activation import activation_layer, is_linear
+from builder.layers.activation import activation_layer, inline_output_shape, is_linear
 from builder.layers.base import Layer, Params, Shape, WeightSpec
 
 
@@ -24,7 +24,7 @@ class Dense(Layer):
 
     def output_shape(self, input_shape: Shape) -> Shape:
         shape = (*input_shape[:-1], self.spec.units)
-        return self.activation.output_shape(shape) if self.activation else shape
+        return inline_output_shape(self.activation, shape)
 
     def weights(self, input_shape: Shape) -> list[WeightSpec]:
         s = self.spec

@@ -1,0 +1,261 @@
+"""Two-dimensional convolution, channels_last, as Keras/TensorFlow compute it.
+
+    y[n, i, j, f] = b[f] + Σ_{a, c, k} xp[n, i·sh + a·dh, j·sw + c·dw, g·Cg + k] · w[a, c, k, f]
+
+where xp is x zero-padded by TensorFlow's rule (`builder.ops.shapes.padding_amounts`),
+Cg = C / groups and g = f // (F / groups) is the group of filter f: channel block g
+feeds filter block g only.
+
+How it is computed (im2col): for a block of output rows, the patches under the kernel are
+copied once into a contiguous (rows, kh·kw·Cg) matrix, columns ordered (kh, kw, Cg) like
+the Keras kernel, and multiplied by the kernel reshaped to (kh·kw·Cg, F) in one BLAS GEMM
+per group, written straight into the output. A 1×1 kernel with stride 1 and one group
+needs no patch matrix: the input itself, reshaped to (N·H·W, C), is multiplied.
+
+Blocking: the patch matrix is built `_BLOCK_BYTES` at a time (whole images when they fit,
+otherwise bands of output rows of one image), and zero padding is done per block of images
+in a reused buffer. Measured on a 2-core AVX-512 machine with OpenBLAS, this is 1.5-2.5×
+faster than one patch matrix for the whole batch: the copy and the GEMM stay in cache,
+OpenBLAS is faster on a few thousand rows than on 10⁵, and no large buffer is page-faulted
+in on every call.
+
+Why no loop over kernel taps (Σ_taps shifted_x @ w[a, c], a GEMM with depth C per tap):
+measured against blocked im2col it was slower in every case tried, from C = 1 to 64 and
+kernels 3×3 to 7×7 (1.1-20× slower): NumPy's matmul cannot accumulate into its output, so
+each tap costs an extra pass over the output, and a GEMM of depth C is far from peak when
+C is small. The rule is therefore: 1×1/stride 1/one group → plain GEMM; anything else →
+blocked im2col.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from builder.ops.shapes import conv_output_length, padding_amounts
+
+# Bytes of patch matrix per GEMM. 2-8 MiB measured within a few percent of each other
+# (L2 is 2 MiB per core, L3 32 MiB); smaller blocks pay Python and BLAS call overhead.
+_BLOCK_BYTES = 4 * 2**20
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def conv2d(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray | None = None,
+    strides: tuple[int, int] = (1, 1),
+    padding: str = "valid",
+    dilation: tuple[int, int] = (1, 1),
+    groups: int = 1,
+) -> np.ndarray:
+    """2-D convolution (cross-correlation, as Keras) of a channels_last batch.
+
+    y[n, i, j, f] = b[f] + Σ_{a, c, k} xp[n, i·sh + a·dh, j·sw + c·dw, g·Cg + k] · w[a, c, k, f]
+
+    Args:
+        x: input, float32 or float64; the output has the same dtype.
+        kernel: (kh, kw, C // groups, F), Keras layout; cast to x.dtype.
+        bias: (F,) or None.
+        strides: (sh, sw), default (1, 1).
+        padding: "valid" (none) or "same" (TensorFlow: the odd cell goes bottom/right).
+        dilation: (dh, dw), default (1, 1); may be combined with strides > 1.
+        groups: channel groups, default 1; C and F must both be divisible by it.
+
+    Shape: (N, H, W, C) -> (N, H', W', F), H' = floor((H − dh·(kh−1) − 1)/sh) + 1 for
+    "valid", ceil(H/sh) for "same"; likewise W'.
+    """
+    _check_arguments(x, kernel, bias, strides, padding, dilation, groups)
+    kernel = kernel.astype(x.dtype, copy=False)
+    n, height, width, channels = x.shape
+    kh, kw, group_channels, filters = kernel.shape
+    out_h = conv_output_length(height, kh, strides[0], padding, dilation[0])
+    out_w = conv_output_length(width, kw, strides[1], padding, dilation[1])
+    if out_h < 1 or out_w < 1:
+        raise ValueError(
+            f"The 'valid' output would be empty: input {height}×{width}, kernel {kh}×{kw}, "
+            f"dilation {tuple(dilation)}, strides {tuple(strides)}. Received: x.shape={x.shape}."
+        )
+    out = np.empty((n, out_h, out_w, filters), dtype=x.dtype)
+    if bias is not None:
+        bias = bias.astype(x.dtype, copy=False)
+    if kh == kw == 1 and tuple(strides) == (1, 1) and groups == 1:
+        _pointwise(x, kernel.reshape(channels, filters), bias, out)
+    else:
+        pad_h = padding_amounts(height, kh, strides[0], padding, dilation[0])
+        pad_w = padding_amounts(width, kw, strides[1], padding, dilation[1])
+        _im2col_conv(x, kernel, bias, out, pad_h, pad_w, tuple(strides), tuple(dilation), groups)
+    return out
+
+
+def _pointwise(
+    x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, out: np.ndarray
+) -> None:
+    """1×1 convolution, stride 1: out rows = x rows @ weights + bias, in blocks of rows."""
+    rows = x.reshape(-1, x.shape[-1])
+    out_rows = out.reshape(-1, out.shape[-1])
+    step = max(1, _BLOCK_BYTES // (rows.shape[1] * rows.itemsize))
+    for start in range(0, rows.shape[0], step):
+        target = out_rows[start : start + step]
+        np.matmul(rows[start : start + step], weights, out=target)
+        if bias is not None:
+            target += bias
+
+
+def _im2col_conv(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray | None,
+    out: np.ndarray,
+    pad_h: tuple[int, int],
+    pad_w: tuple[int, int],
+    strides: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> None:
+    """Fill `out` block by block: copy the block's patches, one GEMM per group, add bias."""
+    kh, kw, group_channels, filters = kernel.shape
+    n, out_h, out_w, _ = out.shape
+    depth = kh * kw * group_channels
+    # (G, K, F/G): column block g of the kernel, rows ordered (kh, kw, Cg) like the patches.
+    weights = kernel.reshape(depth, groups, filters // groups).transpose(1, 0, 2)
+    row_bytes = groups * out_w * depth * x.itemsize
+    images, rows = _block_shape(n, out_h, row_bytes)
+    scratch = np.empty(groups * images * rows * out_w * depth, dtype=x.dtype)
+    out_rows = out.reshape(-1, filters)
+    for first, block in _padded_blocks(x, images, pad_h, pad_w, groups):
+        for top in range(0, out_h, rows):
+            band = min(rows, out_h - top)
+            patches = _patch_view(block, top, band, out_w, kh, kw, strides, dilation)
+            m = block.shape[1] * band * out_w
+            cols = scratch[: groups * m * depth].reshape(patches.shape)
+            _copy_patches(cols, patches)
+            start = (first * out_h + top) * out_w
+            target = out_rows[start : start + m]
+            np.matmul(
+                cols.reshape(groups, m, depth),
+                weights,
+                out=target.reshape(m, groups, -1).transpose(1, 0, 2),
+            )
+            if bias is not None:
+                target += bias
+
+
+def _copy_patches(cols: np.ndarray, patches: np.ndarray) -> None:
+    """cols[...] = patches, both (G, n, band, W', kh, kw, Cg).
+
+    NumPy copies in runs of kw·Cg contiguous elements. With one channel per group and a
+    narrow kernel those runs are 1-4 elements long, and copying tap by tap (runs along W')
+    was measured 1.5-6× faster; from kw = 5, or Cg ≥ 2, the single copy wins.
+    """
+    kw, group_channels = patches.shape[5], patches.shape[6]
+    if group_channels == 1 and kw <= 4:
+        for a in range(patches.shape[4]):
+            for c in range(kw):
+                np.copyto(cols[..., a, c, :], patches[..., a, c, :])
+    else:
+        np.copyto(cols, patches)
+
+
+def _block_shape(n: int, out_h: int, row_bytes: int) -> tuple[int, int]:
+    """(images, output rows) per block: whole images if one fits in _BLOCK_BYTES, else bands."""
+    image_bytes = out_h * row_bytes
+    if image_bytes <= _BLOCK_BYTES:
+        return max(1, min(n, _BLOCK_BYTES // image_bytes)), out_h
+    return 1, max(1, _BLOCK_BYTES // row_bytes)
+
+
+def _padded_blocks(
+    x: np.ndarray, images: int, pad_h: tuple[int, int], pad_w: tuple[int, int], groups: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index of first image, block): x[first : first + images] zero-padded and laid
+    out group-major, shape (G, images, H + pad, W + pad, C/G).
+
+    Group-major makes the kw·C/G channels a kernel row reads from one group contiguous, so
+    the patch copy moves long runs rather than runs of C/G values. The block lives in one
+    buffer reused for every block; its border is zeroed once and never written again.
+    """
+    n, height, width, channels = x.shape
+    if groups == 1 and pad_h == (0, 0) and pad_w == (0, 0):
+        for first in range(0, n, images):
+            yield first, x[None, first : first + images]
+        return
+    buffer = np.zeros(
+        (groups, images, height + sum(pad_h), width + sum(pad_w), channels // groups),
+        dtype=x.dtype,
+    )
+    for first in range(0, n, images):
+        count = min(images, n - first)
+        block = buffer[:, :count]
+        source = x[first : first + count].reshape(count, height, width, groups, -1)
+        block[:, :, pad_h[0] : pad_h[0] + height, pad_w[0] : pad_w[0] + width] = (
+            source.transpose(3, 0, 1, 2, 4)
+        )
+        yield first, block
+
+
+def _patch_view(
+    block: np.ndarray,
+    top: int,
+    band: int,
+    out_w: int,
+    kh: int,
+    kw: int,
+    strides: tuple[int, int],
+    dilation: tuple[int, int],
+) -> np.ndarray:
+    """Read-only view (G, n, band, W', kh, kw, Cg) of the patches for output rows top:top+band.
+
+    Element [g, n, i, j, a, c, k] is block[g, n, (top + i)·sh + a·dh, j·sw + c·dw, k].
+    """
+    groups, n, _, _, group_channels = block.shape
+    sg, sn, sh, sw, sc = block.strides
+    return as_strided(
+        block[:, :, top * strides[0] :],
+        shape=(groups, n, band, out_w, kh, kw, group_channels),
+        strides=(sg, sn, sh * strides[0], sw * strides[1], sh * dilation[0], sw * dilation[1], sc),
+        writeable=False,
+    )
+
+
+def _check_arguments(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray | None,
+    strides: tuple[int, int],
+    padding: str,
+    dilation: tuple[int, int],
+    groups: int,
+) -> None:
+    """Raise ValueError naming the first argument that conv2d cannot use."""
+    if x.dtype not in _FLOAT_DTYPES:
+        raise ValueError(f"x must be float32 or float64. Received: x.dtype={x.dtype}.")
+    if x.ndim != 4:
+        raise ValueError(f"x must have shape (N, H, W, C). Received: x.shape={x.shape}.")
+    if kernel.ndim != 4:
+        raise ValueError(
+            f"kernel must have shape (kh, kw, C // groups, F). Received: kernel.shape={kernel.shape}."
+        )
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}.")
+    for name, pair in (("strides", strides), ("dilation", dilation)):
+        if len(pair) != 2 or any(int(v) != v or v < 1 for v in pair):
+            raise ValueError(f"{name} must be two positive integers. Received: {name}={pair}.")
+    if int(groups) != groups or groups < 1:
+        raise ValueError(f"The number of groups must be a positive integer. Received: groups={groups}.")
+    channels, filters = x.shape[3], kernel.shape[3]
+    if kernel.shape[2] * groups != channels:
+        raise ValueError(
+            f"kernel.shape[2] × groups must equal the input channels {channels}. "
+            f"Received: kernel.shape={kernel.shape}, groups={groups}."
+        )
+    if filters % groups:
+        raise ValueError(
+            f"The number of filters must be divisible by groups. "
+            f"Received: filters={filters}, groups={groups}."
+        )
+    if bias is not None and bias.shape != (filters,):
+        raise ValueError(f"bias must have shape ({filters},). Received: bias.shape={bias.shape}.")

@@ -1,0 +1,206 @@
+"""Two-dimensional pooling and zero padding, channels_last, as Keras/TensorFlow compute them.
+
+    max: y[n, i, j, c] = max_{(a, b) ∈ R(i, j)} x[n, i·sh + a − top, j·sw + b − left, c]
+    avg: y[n, i, j, c] = Σ_{(a, b) ∈ R(i, j)} x[n, i·sh + a − top, j·sw + b − left, c] / |R(i, j)|
+
+R(i, j) is the set of taps (a, b) of the ph×pw window that land inside the input; `top` and
+`left` are TensorFlow's `same` padding (`builder.ops.shapes.padding_amounts`; 0 for
+`valid`). Leaving padded cells out is what padding with −inf does for max pooling, and
+|R(i, j)| is the number of real cells that average pooling divides by.
+
+How it is computed: both reductions are separable, so H is pooled first, then W. Along
+one axis the output is built by a loop over the taps, each one whole-array np.maximum /
+np.add, in place, between the output range where that tap is real and a strided view of
+the input; no padded copy is made. Average pooling then divides by the count map, the
+outer product of the per-axis counts of real taps. Pooling H first lets NumPy run its
+inner loops over whole W·C rows, and leaves only H' rows for the W pass, whose inner loops
+are C long. This also serves windows that tile the input: a reshape to
+(N, H', ph, W', pw, C) and .max(axis=(2, 4)) was measured 1.2-2× slower (10× with C = 3),
+as NumPy's multi-axis reduction walks C-long inner loops over every input pixel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from builder.ops.shapes import conv_output_length, padding_amounts
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def max_pool2d(
+    x: np.ndarray, pool_size: tuple[int, int], strides: tuple[int, int], padding: str
+) -> np.ndarray:
+    """Max over each ph×pw window; cells added by `same` padding never win (as −inf).
+
+    Shape: (N, H, W, C) -> (N, H', W', C), H' = floor((H − ph)/sh) + 1 for "valid",
+    ceil(H/sh) for "same"; likewise W'.
+    """
+    return _pool(x, pool_size, strides, padding, average=False)
+
+
+def avg_pool2d(
+    x: np.ndarray, pool_size: tuple[int, int], strides: tuple[int, int], padding: str
+) -> np.ndarray:
+    """Mean over each ph×pw window, dividing by the number of real (unpadded) cells.
+
+    Shape: (N, H, W, C) -> (N, H', W', C), H' as in `max_pool2d`.
+    """
+    return _pool(x, pool_size, strides, padding, average=True)
+
+
+def global_max_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
+    """y[n, c] = max_{i, j} x[n, i, j, c].
+
+    Shape: (N, H, W, C) -> (N, C), or (N, 1, 1, C) with keepdims.
+    """
+    _check_input(x)
+    n, _, _, channels = x.shape
+    out = x.reshape(n, -1, channels).max(axis=1)
+    return out.reshape(n, 1, 1, channels) if keepdims else out
+
+
+def global_avg_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
+    """y[n, c] = Σ_{i, j} x[n, i, j, c] / (H·W).
+
+    Shape: (N, H, W, C) -> (N, C), or (N, 1, 1, C) with keepdims.
+    """
+    _check_input(x)
+    n, _, _, channels = x.shape
+    out = x.reshape(n, -1, channels).mean(axis=1)
+    return out.reshape(n, 1, 1, channels) if keepdims else out
+
+
+def zero_pad2d(x: np.ndarray, padding: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+    """Surround each image with zeros: ((top, bottom), (left, right)) rows and columns.
+
+    Shape: (N, H, W, C) -> (N, top + H + bottom, left + W + right, C).
+    """
+    if x.ndim != 4:
+        raise ValueError(f"x must have shape (N, H, W, C). Received: x.shape={x.shape}.")
+    amounts = [v for pair in padding for v in pair]
+    if len(padding) != 2 or len(amounts) != 4 or any(int(v) != v or v < 0 for v in amounts):
+        raise ValueError(
+            "padding must be ((top, bottom), (left, right)) of non-negative integers. "
+            f"Received: padding={padding}."
+        )
+    (top, bottom), (left, right) = padding
+    n, height, width, channels = x.shape
+    out = np.zeros((n, top + height + bottom, left + width + right, channels), dtype=x.dtype)
+    out[:, top : top + height, left : left + width] = x
+    return out
+
+
+def _pool(
+    x: np.ndarray,
+    pool_size: tuple[int, int],
+    strides: tuple[int, int],
+    padding: str,
+    average: bool,
+) -> np.ndarray:
+    """Max or average pooling, one spatial axis after the other (both are separable)."""
+    _check_input(x)
+    _check_window(pool_size, strides, padding)
+    height, width = x.shape[1:3]
+    out_h = conv_output_length(height, pool_size[0], strides[0], padding)
+    out_w = conv_output_length(width, pool_size[1], strides[1], padding)
+    if out_h < 1 or out_w < 1:
+        raise ValueError(
+            f"The 'valid' output would be empty: input {height}×{width}, pool "
+            f"{pool_size[0]}×{pool_size[1]}. Received: x.shape={x.shape}, "
+            f"pool_size={tuple(pool_size)}."
+        )
+    combine = np.add if average else np.maximum
+    # Rows first: along H a tap reads whole contiguous rows of W·C values, so NumPy's inner
+    # loops are long; along W they are only C long, and by then H has shrunk to H'.
+    rows = _real_taps(height, out_h, pool_size[0], strides[0], padding)
+    cols = _real_taps(width, out_w, pool_size[1], strides[1], padding)
+    out = _pool_axis(_pool_axis(x, 1, rows, strides[0], combine), 2, cols, strides[1], combine)
+    if out is x:
+        out = x.copy()
+    if average:
+        per_row, per_col = _counts(rows, out_h, x.dtype), _counts(cols, out_w, x.dtype)
+        if per_row.min() == per_row.max() and per_col.min() == per_col.max():
+            out /= per_row[0] * per_col[0]  # every window is whole: a cheaper scalar division
+        else:
+            out /= np.multiply.outer(per_row, per_col)[:, :, None]
+    return out
+
+
+def _real_taps(
+    length: int, out_length: int, pool: int, stride: int, padding: str
+) -> list[tuple[int, int, int]]:
+    """Per tap a along one axis: (first, end, source) such that output i in [first, end)
+    reads input i·stride + a − before (before = padding cells added in front), which is a
+    real cell; source is the input read by output `first`. Taps that read no real cell are
+    left out; taps real for every output come first (there is at least one, a = before,
+    as TensorFlow pads less than a window on each side).
+
+    first = max(0, ceil((before − a)/stride)),
+    end = min(out_length, floor((length − 1 + before − a)/stride) + 1).
+    """
+    before, _ = padding_amounts(length, pool, stride, padding)
+    taps = []
+    for a in range(pool):
+        offset = a - before
+        first = max(0, -(offset // stride))
+        end = min(out_length, (length - 1 - offset) // stride + 1)
+        if end > first:
+            taps.append((first, end, first * stride + offset))
+    return sorted(taps, key=lambda tap: tap[0] - tap[1])
+
+
+def _pool_axis(
+    x: np.ndarray,
+    axis: int,
+    taps: list[tuple[int, int, int]],
+    stride: int,
+    combine: np.ufunc,
+) -> np.ndarray:
+    """Combine the taps along one axis: out[first:end] op= x[source::stride] for each tap.
+
+    x is seen as (lead, length, cell), cell = the axes after `axis` flattened; with stride
+    1 NumPy merges a tap's (count, cell) into one inner loop of count·cell values.
+    """
+    length, out_length = x.shape[axis], taps[0][1]
+    if len(taps) == 1 and stride == 1 and out_length == length:
+        return x  # a 1-wide window with stride 1 changes nothing
+    lead, cell = math.prod(x.shape[:axis]), math.prod(x.shape[axis + 1 :])
+    source = x.reshape(lead, length, cell)
+    out = np.empty((lead, out_length, cell), dtype=x.dtype)
+    reads = [source[:, src : src + (end - first - 1) * stride + 1 : stride] for first, end, src in taps]
+    targets = [out[:, first:end] for first, end, _ in taps]
+    if len(taps) > 1 and taps[1][:2] == (0, out_length):
+        combine(reads[0], reads[1], out=out)  # both taps cover everything: no copy needed
+        done = 2
+    else:
+        out[...] = reads[0]
+        done = 1
+    for target, read in zip(targets[done:], reads[done:]):
+        combine(target, read, out=target)
+    return out.reshape(x.shape[:axis] + (out_length,) + x.shape[axis + 1 :])
+
+
+def _counts(taps: list[tuple[int, int, int]], out_length: int, dtype: np.dtype) -> np.ndarray:
+    """Real cells per window along one axis: how many taps are real at each output."""
+    counts = np.zeros(out_length, dtype=dtype)
+    for first, end, _ in taps:
+        counts[first:end] += 1
+    return counts
+
+
+def _check_input(x: np.ndarray) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"x must have shape (N, H, W, C). Received: x.shape={x.shape}.")
+    if x.dtype not in _FLOAT_DTYPES:
+        raise ValueError(f"x must be float32 or float64. Received: x.dtype={x.dtype}.")
+
+
+def _check_window(pool_size: tuple[int, int], strides: tuple[int, int], padding: str) -> None:
+    for name, pair in (("pool_size", pool_size), ("strides", strides)):
+        if len(pair) != 2 or any(int(v) != v or v < 1 for v in pair):
+            raise ValueError(f"{name} must be two positive integers. Received: {name}={pair}.")
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}.")
