@@ -37,18 +37,16 @@ def parse(source: str | os.PathLike[str]) -> ModelSpec:
 def parse_text(text: str, filename: str = "<string>", default_name: str = "model") -> ModelSpec:
     document = load_document(text, filename)
     data, source = normalize(document)
+    problems = source.problems + _name_problems(data, source)
     try:
         spec = ModelSpec.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(
-            problems_from_validation(error, data, source, ModelSpec.model_fields)
-        ) from None
+        problems += problems_from_validation(error, data, source, ModelSpec.model_fields)
+    if problems:
+        raise ConfigError(sorted(problems, key=_position))
     if spec.name is None:
         spec.name = default_name
     spec._source = source
-    problems = _name_problems(spec, source)
-    if problems:
-        raise ConfigError(problems)
     return spec
 
 
@@ -66,30 +64,34 @@ def layer_where(spec: ModelSpec, index: int, field: str | None = None) -> str:
     return f"{where} {field}" if field else where
 
 
-def _name_problems(spec: ModelSpec, source: SourceMap) -> list[Problem]:
+def _name_problems(data: Any, source: SourceMap) -> list[Problem]:
+    """Duplicate and reserved layer names, checked on the raw entries so that they are
+    reported together with every other problem."""
+    layers = data.get("layers") if isinstance(data, dict) else None
+    if not isinstance(layers, list):
+        return []
     problems = []
     first_seen: dict[str, int] = {}
-    for index, layer in enumerate(spec.layers):
-        name: Any = layer.name
-        where = layer_where(spec, index, "name")
+    for index, entry in enumerate(layers):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            continue
+        kind = entry.get("type")
+        where = f"layers[{index}] ({kind}) name" if isinstance(kind, str) else f"layers[{index}] name"
         if name == INPUT_NAME:
-            problems.append(
-                problem_at(source, ("layers", index, "name"), where, "'input' is reserved for the model input")
-            )
+            problems.append(problem_at(source, ("layers", index, "name"), where, "'input' is reserved for the model input"))
         elif name in first_seen:
             earlier = source.locate(("layers", first_seen[name]))
             line = f" (line {earlier.line})" if earlier else ""
-            problems.append(
-                problem_at(
-                    source,
-                    ("layers", index, "name"),
-                    where,
-                    f"duplicate layer name {name!r}, already used by layers[{first_seen[name]}]{line}",
-                )
-            )
+            message = f"duplicate layer name {name!r}, already used by layers[{first_seen[name]}]{line}"
+            problems.append(problem_at(source, ("layers", index, "name"), where, message))
         else:
             first_seen[name] = index
     return problems
+
+
+def _position(problem: Problem) -> tuple[int, int]:
+    return (problem.line or 0, problem.col or 0)
 
 
 def _is_path(source: str | os.PathLike[str]) -> bool:

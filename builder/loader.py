@@ -298,8 +298,19 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, filename: str) -> Prob
     context = exc.context_mark
     if exc.context and context is not None and mark is not None and context.line != mark.line:
         message += f" ({exc.context} on line {context.line + 1}, column {context.column + 1})"
-    line, col = (None, None) if mark is None else (mark.line + 1, mark.column + 1)
+    line, col = (None, None) if mark is None else _inside_text(text, mark.line + 1, mark.column + 1)
     return Problem(filename, line, col, "", message)
+
+
+def _inside_text(text: str, line: int, col: int) -> tuple[int, int]:
+    """Clamp an end-of-input position to just after the last character of the last line
+    (PyYAML places it on a line past the end when the file lacks a final newline)."""
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    if not lines or line <= len(lines):
+        return line, col
+    return len(lines), len(lines[-1]) + 1
 
 
 def _reader_problem(exc: yaml.reader.ReaderError, text: str, filename: str) -> Problem:

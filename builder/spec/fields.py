@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from builder.ops.initializers import INITIALIZER_NAMES
@@ -95,9 +95,16 @@ NonNegativeFloat = Annotated[float, Field(ge=0)]
 LayerName = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
-def _as_tuple(value: list[int]) -> tuple[int, ...]:
-    return tuple(value)
+def list_as_tuple(value: Any) -> Any:
+    """YAML lists become tuples (strict mode takes no list for a tuple); anything else is left
+    for validation to refuse with `must be a list`."""
+    return tuple(value) if isinstance(value, list) else value
 
 
-Shape = Annotated[list[PositiveInt], Field(min_length=1), AfterValidator(_as_tuple)]
+Shape = Annotated[
+    tuple[PositiveInt, ...],
+    BeforeValidator(list_as_tuple),
+    Field(min_length=1),
+    WithJsonSchema({"type": "array", "items": _INT_SCHEMA, "minItems": 1}),
+]
 """A per-sample shape such as `[28, 28, 1]`, normalised to a tuple."""

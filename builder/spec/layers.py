@@ -24,6 +24,8 @@ from pydantic_core import PydanticCustomError
 from builder.ops.activations import ACTIVATION_NAMES
 from builder.spec.fields import (
     Initializer,
+    describe,
+    list_as_tuple,
     LayerName,
     NonNegativeFloat,
     NonNegativeInt,
@@ -96,21 +98,28 @@ class LeakyReLUSpec(LayerSpec):
         return self
 
 
+_AXIS_SCHEMA = {"type": "integer", "minimum": 1}
+
+
+def _axes_as_tuple(value: Any) -> Any:
+    """`3` → (3,), `[1, 2]` → (1, 2); each item is then checked as a positive integer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    return list_as_tuple(value)
+
+
 class PReLUSpec(LayerSpec):
     """f(x) = x where x >= 0, else alpha·x, with a learned alpha per (unshared) element."""
 
     type: Literal["PReLU"]
     alpha_initializer: Initializer = "zeros"
-    shared_axes: list[PositiveInt] | PositiveInt | None = Field(
-        default=None, description="1-based axes (0 is the batch axis) sharing one alpha."
-    )
-
-    @field_validator("shared_axes", mode="after")
-    @classmethod
-    def _as_tuple(cls, value: list[int] | int | None) -> tuple[int, ...] | None:
-        if value is None:
-            return None
-        return (value,) if isinstance(value, int) else tuple(value)
+    shared_axes: Annotated[
+        tuple[PositiveInt, ...] | None,
+        BeforeValidator(_axes_as_tuple),
+        WithJsonSchema(
+            {"anyOf": [_AXIS_SCHEMA, {"type": "array", "items": _AXIS_SCHEMA}, {"type": "null"}]}
+        ),
+    ] = Field(default=None, description="1-based axes (0 is the batch axis) sharing one alpha.")
 
 
 class ELUSpec(LayerSpec):
@@ -313,7 +322,7 @@ def _zero_padding(value: Any) -> tuple[tuple[int, int], tuple[int, int]]:
     raise PydanticCustomError(
         "zero_padding",
         "must be an integer >= 0, a pair [rows, cols] or [[top, bottom], [left, right]], got {got}",
-        {"got": repr(value)},
+        {"got": describe(value)},
     )
 
 
@@ -336,16 +345,16 @@ class ReshapeSpec(LayerSpec):
     """Reshapes each sample to `target_shape` (one −1 is inferred)."""
 
     type: Literal["Reshape"]
-    target_shape: Annotated[list[int], Field(min_length=1)]
+    target_shape: Annotated[tuple[int, ...], BeforeValidator(list_as_tuple), Field(min_length=1)]
 
     @field_validator("target_shape", mode="after")
     @classmethod
-    def _check(cls, value: list[int]) -> tuple[int, ...]:
+    def _check(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         if any(v == 0 or v < -1 for v in value) or value.count(-1) > 1:
             raise PydanticCustomError(
                 "target_shape",
                 "must hold positive sizes and at most one -1, got {got}",
-                {"got": repr(value)},
+                {"got": describe(list(value))},
             )
         return tuple(value)
 

@@ -36,6 +36,8 @@ def problems_from_validation(
     problems = []
     for detail in error.errors(include_url=False):
         path, where, container = _walk(data, detail["loc"], detail["type"] == "missing")
+        if detail["type"] == "union_tag_invalid" and "type" in _value_at(data, path):
+            path += ("type",)  # point at the unknown type name itself
         at_key = detail["type"] == "extra_forbidden"
         mark = source.locate(path, at_key=at_key)
         message = _message(detail, container, top_fields)
@@ -49,6 +51,12 @@ def problems_from_validation(
             )
         )
     return problems
+
+
+def _value_at(data: Any, path: Path) -> Any:
+    for element in path:
+        data = data[element]
+    return data
 
 
 def _walk(data: Any, loc: tuple[Any, ...], missing: bool) -> tuple[Path, str, Any]:
@@ -101,14 +109,23 @@ def _message(detail: Any, container: Any, top_fields: Any) -> str:
         tag = str(ctx.get("tag"))
         names = list(TYPE_NAMES) + list(ACTIVATION_NAMES)
         return f"unknown layer or activation type {tag!r}" + suggest(tag, names)
+    if kind == "activation_value":
+        return f"must be an activation name or an advanced activation block, got {got}"
     if kind == "union_tag_not_found":
         return "has no type: write {type: Conv2D, ...} or {Conv2D: {...}}"
     if kind == "literal_error":
         expected = ctx.get("expected", "")
         options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(", ")]
-        hint = suggest(value, options) if isinstance(value, str) else ""
+        if not isinstance(value, str):
+            return f"must be one of {expected}, got {got}"
+        hint = suggest(value, options)
         if len(options) > 6 and hint:
             return f"unknown value {got}{hint}"
+        # Few options are all listed; suggest only a case slip (`Same` for `same`).
+        case_slip = {o.lower(): o for o in options}.get(value.lower())
+        hint = f"; did you mean {case_slip!r}?" if case_slip else ""
+        if len(options) > 6:
+            hint = ""
         return f"must be one of {expected}, got {got}{hint}"
     simple = {
         "int_type": "must be an integer",
@@ -117,6 +134,8 @@ def _message(detail: Any, container: Any, top_fields: Any) -> str:
         "string_type": "must be a string",
         "list_type": "must be a list",
         "model_type": "must be a mapping",
+        "model_attributes_type": "must be a mapping ({Type: {...}}) or a layer name",
+        "tuple_type": "must be a list",
         "dict_type": "must be a mapping",
         "finite_number": "must be a finite number",
     }

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from builder.errors import Problem
 from builder.loader import Document, Mark, Path
 from builder.registry import ACTIVATION_NAMES, TYPE_NAMES
+from builder.spec.fields import describe
 
 
 @dataclass
@@ -22,6 +24,13 @@ class SourceMap:
     document: Document
     # normalised path prefix → (original path, whether the position is the original's key)
     origin: dict[Path, tuple[Path, bool]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)  # found while normalising
+
+    def problem(self, path: Path, where: str, message: str) -> None:
+        mark = self.locate(path)
+        self.problems.append(
+            Problem(self.filename, mark.line if mark else None, mark.col if mark else None, where, message)
+        )
 
     @property
     def filename(self) -> str:
@@ -47,7 +56,8 @@ class SourceMap:
 
 
 def normalize(document: Document) -> tuple[Any, SourceMap]:
-    """Canonical copy of `document.data` (a mapping) and the map back to positions."""
+    """Canonical copy of `document.data` (a mapping) and the map back to positions.
+    Shorthand whose arguments are not a mapping is recorded in `SourceMap.problems`."""
     source = SourceMap(document)
     data = document.data
     if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
@@ -67,19 +77,30 @@ def _layer_entry(entry: Any, path: Path, source: SourceMap) -> Any:
             return {"type": "Activation", "activation": entry}
         source.origin[path + ("type",)] = (path, False)
         return {"type": entry}
-    entry = _shorthand(entry, path, source)
+    where = f"layers[{path[1]}]"
+    entry = _shorthand(entry, path, source, where)
     if isinstance(entry, dict) and isinstance(entry.get("activation"), dict):
-        entry = {**entry, "activation": _shorthand(entry["activation"], path + ("activation",), source)}
+        where += f" ({entry.get('type')}) activation"
+        entry = {**entry, "activation": _shorthand(entry["activation"], path + ("activation",), source, where)}
     return entry
 
 
-def _shorthand(entry: Any, path: Path, source: SourceMap) -> Any:
+def _shorthand(entry: Any, path: Path, source: SourceMap, where: str) -> Any:
     """`{Type: {args}}` or `{Type: null}` → `{type: Type, **args}`; anything else unchanged."""
     if not isinstance(entry, dict) or "type" in entry or len(entry) != 1:
         return entry
     ((type_name, arguments),) = entry.items()
-    if not isinstance(type_name, str) or not (arguments is None or isinstance(arguments, dict)):
+    if not isinstance(type_name, str):
         return entry
+    if not (arguments is None or isinstance(arguments, dict)):
+        if type_name not in TYPE_NAMES:
+            return entry
+        source.problem(
+            path + (type_name,),
+            f"{where} ({type_name})",
+            f"the arguments of {type_name} must be a mapping (or nothing), got {describe(arguments)}",
+        )
+        arguments = None
     arguments = arguments or {}
     if "type" in arguments:
         return entry  # ambiguous; validation reports the missing top-level `type`
