@@ -292,6 +292,8 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, filename: str) -> Prob
     """One Problem at PyYAML's problem mark, with its own wording of the problem."""
     mark = exc.problem_mark or exc.context_mark
     message = exc.problem or exc.context or "invalid YAML"
+    if "maximum nesting depth" in message:  # PyYAML >= 6.0.4's own limit, met before ours
+        message = _TOO_DEEP
     if mark is not None and _char_at(text, mark) == "\t" and "cannot start any token" in message:
         # libyaml omits the character; a tab is the usual culprit and worth naming.
         message = "found character '\\t' that cannot start any token (indent with spaces)"
