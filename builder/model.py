@@ -12,7 +12,7 @@ import numpy as np
 from builder.config import INPUT_NAME
 from builder.errors import DataError, ResourceError
 from builder.graph import Graph, Node
-from builder.layers.base import Shape, WeightSpec, format_shape
+from builder.layers.base import Layer, Shape, WeightSpec, format_shape
 
 DEFAULT_MAX_MEMORY = 4 * 1024**3
 """Refuse work whose weights or per-chunk activations exceed this many bytes (`--max-memory`)."""
@@ -36,6 +36,7 @@ class Model:
         self.name: str = graph.spec.name or "model"
         self.dtype = np.dtype(graph.spec.dtype)
         self._weights: dict[str, dict[str, np.ndarray]] | None = None
+        self._pool_first, self._deferred = _pool_first(graph)
 
     def __repr__(self) -> str:
         return (
@@ -218,6 +219,13 @@ class Model:
                 consumers[name] -= 1
             if node.layer.is_merge:
                 out = node.layer(inputs, weights[node.name])
+            elif node.index in self._deferred:  # its activation runs after the max pooling
+                layer: Any = node.layer
+                out = inputs[0] if self._deferred[node.index] is layer else layer.linear(inputs[0], weights[node.name])
+            elif node.index in self._pool_first:
+                owner, activation = self._pool_first[node.index]
+                out = node.layer(inputs[0], weights[node.name])
+                out = activation(out, weights[owner], inplace=True)
             else:
                 only = node.inputs[0]
                 inplace = (
@@ -235,6 +243,31 @@ class Model:
             if observe is not None:
                 observe(len(values))
         return values[self.nodes[-1].name]
+
+
+def _pool_first(graph: Graph) -> tuple[dict[int, tuple[str, Layer]], dict[int, Layer]]:
+    """Where max pooling may run before the activation feeding it.
+
+    For an activation f with f(max(a, b)) == max(f(a), f(b)) bit for bit (ReLU-like, see
+    `Layer.commutes_with_max`) whose only reader is MaxPooling2D, pool(f(x)) equals
+    f(pool(x)), and the second applies f to a pool_size-times smaller array. f is an
+    activation layer, or the inline activation of a Conv2D/Dense. Returns
+    ({pool index: (weights owner, f)}, {index of f's node: f}).
+    """
+    readers = graph.consumers()
+    last = graph.nodes[-1].name
+    after_pool: dict[int, tuple[str, Layer]] = {}
+    deferred: dict[int, Layer] = {}
+    for node in graph.nodes:
+        inline = getattr(node.layer, "activation", None)
+        activation = inline if isinstance(inline, Layer) else node.layer
+        if not activation.commutes_with_max or node.name == last or len(readers[node.name]) != 1:
+            continue
+        reader = graph.nodes[readers[node.name][0]]
+        if reader.layer.type_name == "MaxPooling2D":
+            after_pool[reader.index] = (node.name, activation)
+            deferred[node.index] = activation
+    return after_pool, deferred
 
 
 def _scratch_elements(node: Node) -> int:

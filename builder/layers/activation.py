@@ -14,6 +14,11 @@ from builder.layers.base import Layer, Params, Shape, ShapeError, WeightSpec, ba
 from builder.ops import activations as act
 
 
+_PIECEWISE_LINEAR_MONOTONE = frozenset({"linear", "relu", "relu6", "leaky_relu"})
+"""Named activations that are non-decreasing and piecewise linear: computed in floating
+point they stay non-decreasing, so f(max(a, b)) == max(f(a), f(b)) bit for bit."""
+
+
 class Activation(Layer):
     """y = f(x) for a named activation f (SPEC section 4); `softmax` acts on the last axis."""
 
@@ -35,6 +40,12 @@ class Activation(Layer):
     def activation_label(self) -> str | None:
         return self.inner.type_name if self.inner else str(self.spec.activation)
 
+    @property
+    def commutes_with_max(self) -> bool:
+        if self.inner is not None:
+            return self.inner.commutes_with_max
+        return self.spec.activation in _PIECEWISE_LINEAR_MONOTONE
+
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
         if self.inner is not None:
             return self.inner(x, params, inplace=inplace)
@@ -43,6 +54,8 @@ class Activation(Layer):
 
 class ReLU(Layer):
     """f(x) = min(x, max_value) where x > threshold, else negative_slope·(x − threshold)."""
+
+    commutes_with_max = True
 
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
         s = self.spec
@@ -58,6 +71,8 @@ class ReLU(Layer):
 class LeakyReLU(Layer):
     """f(x) = x where x >= 0, else alpha·x (alpha 0.3 by default, as Keras)."""
 
+    commutes_with_max = True
+
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
         return act.leaky_relu(x, alpha=self.spec.alpha, inplace=inplace)
 
@@ -71,6 +86,8 @@ class ELU(Layer):
 
 class ThresholdedReLU(Layer):
     """f(x) = x where x > theta, else 0."""
+
+    commutes_with_max = True
 
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
         return act.thresholded_relu(x, theta=self.spec.theta, inplace=inplace)

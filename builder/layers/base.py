@@ -46,6 +46,9 @@ class Layer:
 
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
+    commutes_with_max: bool = False
+    """True for an element-wise f with f(max(a, b)) == max(f(a), f(b)) exactly in floating
+    point (non-decreasing, piecewise linear); max pooling may then run before it."""
 
     def __init__(self, spec: Any) -> None:
         self.spec = spec

@@ -66,8 +66,13 @@ class Conv2D(Layer):
         return self.activation.activation_label() or self.activation.type_name if self.activation else None
 
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
+        y = self.linear(x, params)
+        return self.activation(y, params, inplace=True) if self.activation else y
+
+    def linear(self, x: np.ndarray, params: Params) -> np.ndarray:
+        """conv(x, kernel) + bias, before the inline activation."""
         s = self.spec
-        y = conv2d(
+        return conv2d(
             x,
             params["kernel"],
             params.get("bias"),
@@ -76,4 +81,3 @@ class Conv2D(Layer):
             dilation=s.dilation_rate,
             groups=s.groups,
         )
-        return self.activation(y, params, inplace=True) if self.activation else y

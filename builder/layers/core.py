@@ -42,6 +42,11 @@ class Dense(Layer):
         return self.activation.activation_label() or self.activation.type_name if self.activation else None
 
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
+        y = self.linear(x, params)
+        return self.activation(y, params, inplace=True) if self.activation else y
+
+    def linear(self, x: np.ndarray, params: Params) -> np.ndarray:
+        """x @ kernel + bias, before the inline activation."""
         kernel = params["kernel"]
         if x.ndim == 2:
             y = x @ kernel
@@ -50,7 +55,7 @@ class Dense(Layer):
         bias = params.get("bias")
         if bias is not None:
             y += bias
-        return self.activation(y, params, inplace=True) if self.activation else y
+        return y
 
 
 class Flatten(Layer):
