@@ -6,6 +6,7 @@ An error or Ctrl-C part-way through never leaves a half-written output behind.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import zipfile
@@ -51,6 +52,24 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         raise DataError(f"{path}: cannot write: {error.strerror or error}") from None
 
 
+def write_npy_streaming(
+    path: str | os.PathLike[str], shape: tuple[int, ...], dtype: np.dtype, parts: Iterator[np.ndarray]
+) -> None:
+    """Write a `.npy` of `shape` from consecutive row blocks, atomically.
+
+    The header goes first, then each block as it arrives; the file appears under `path`
+    only once every row is written.
+    """
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    try:
+        with atomic_file(path) as temporary, open(temporary, "wb") as handle:
+            np.lib.format.write_array_header_2_0(handle, header)
+            for part in parts:
+                np.ascontiguousarray(part, dtype=dtype).tofile(handle)
+    except OSError as error:
+        raise DataError(f"{path}: cannot write: {error.strerror or error}") from None
+
+
 def save_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
     try:
         with atomic_file(path) as temporary, open(temporary, "wb") as handle:
@@ -59,9 +78,10 @@ def save_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray])
         raise DataError(f"{path}: cannot write: {error.strerror or error}") from None
 
 
-def load_array(path: str | os.PathLike[str], key: str | None = None) -> np.ndarray:
-    """An input array from `.npy` (memory-mapped, so it may exceed RAM) or `.npz` (by `key`,
-    or its only array). Pickled objects are always refused."""
+def load_array(path: str | os.PathLike[str], key: str | None = None) -> Any:
+    """An input array from `.npz` (by `key`, or its only array), or from `.npy` as an
+    `NpyReader` that reads rows on demand, so inputs larger than RAM stream through.
+    Pickled objects are always refused."""
     name = str(path)
     try:
         if zipfile.is_zipfile(name):
@@ -85,8 +105,47 @@ def load_array(path: str | os.PathLike[str], key: str | None = None) -> np.ndarr
         raise DataError(f"{name}: cannot read array: {error}") from None
 
 
-def _load_npy(name: str) -> np.ndarray:
-    array: Any = np.load(name, mmap_mode="r", allow_pickle=False)
-    if not isinstance(array, np.ndarray):
-        raise DataError(f"{name}: not a .npy array")
-    return array
+def _load_npy(name: str) -> Any:
+    with open(name, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(handle)
+        else:
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(handle)
+        offset = handle.tell()
+    if dtype.hasobject:
+        raise DataError(f"{name}: holds Python objects (dtype {dtype}); only numbers are accepted")
+    if fortran_order or not shape:
+        return np.load(name, mmap_mode="r", allow_pickle=False)  # rare layouts: map them
+    return NpyReader(name, tuple(shape), dtype, offset)
+
+
+class NpyReader:
+    """Rows of a C-ordered `.npy` file, read from disk only when sliced.
+
+    Reading with plain file reads rather than a memory map keeps the file's pages out of
+    the process's resident memory, so a run's peak memory does not grow with the input.
+    """
+
+    def __init__(self, name: str, shape: tuple[int, ...], dtype: np.dtype, offset: int) -> None:
+        self.name, self.shape, self.dtype, self.offset = name, shape, dtype, offset
+        self.ndim = len(shape)
+        self.row_items = math.prod(shape[1:])
+        expected = offset + shape[0] * self.row_items * dtype.itemsize
+        if os.path.getsize(name) < expected:
+            raise DataError(f"{name}: file is truncated (shape {shape} needs {expected:,} bytes)")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            return self.read_all()[rows]
+        start, stop, _ = rows.indices(self.shape[0])
+        count = max(0, stop - start) * self.row_items
+        byte_offset = self.offset + start * self.row_items * self.dtype.itemsize
+        flat = np.fromfile(self.name, dtype=self.dtype, count=count, offset=byte_offset)
+        return flat.reshape(max(0, stop - start), *self.shape[1:])
+
+    def read_all(self) -> np.ndarray:
+        return self[0 : self.shape[0]]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from builder.errors import DataError, ResourceError
-from builder.io import atomic_file, load_array
+from builder.io import load_array, write_npy_streaming
 from builder.model import Model
 
 
@@ -55,10 +55,11 @@ def run_model(
     return y
 
 
-def _file_input(model: Model, path: str, key: str | None) -> np.ndarray:
+def _file_input(model: Model, path: str, key: str | None) -> Any:
     x = load_array(path, key)
     if tuple(x.shape) == model.input_shape:
-        x = x[np.newaxis]  # one sample without its batch axis
+        x = np.asarray(x[...] if isinstance(x, np.ndarray) else x.read_all())
+        x = x.reshape(1, *x.shape)  # one sample without its batch axis
     if x.dtype.kind not in "biuf":
         raise DataError(f"{path}: input must hold real numbers, got dtype {x.dtype}")
     if tuple(x.shape[1:]) != model.input_shape:
@@ -80,17 +81,8 @@ def _random_input(model: Model, count: int, seed: int | None, max_memory: int) -
 
 
 def _write_streaming(model: Model, output: str, count: int, steps: Iterator[tuple[int, np.ndarray]]) -> None:
-    try:
-        with atomic_file(output) as temporary:
-            y = np.lib.format.open_memmap(
-                temporary, mode="w+", dtype=model.dtype, shape=(count, *model.output_shape)
-            )
-            for start, part in steps:
-                y[start : start + len(part)] = part
-            y.flush()
-            del y
-    except OSError as error:
-        raise DataError(f"{output}: cannot write: {error.strerror or error}") from None
+    parts = (part for _, part in steps)
+    write_npy_streaming(output, (count, *model.output_shape), model.dtype, parts)
 
 
 def _progress(chunks: Iterator[Any], total: int) -> Any:
