@@ -53,11 +53,13 @@ def validate(configs: tuple[str, ...]) -> None:
     failed = False
     for path in configs:
         try:
-            compile_spec(parse(path))
+            model = compile_spec(parse(path))
         except BuilderError as error:
             click.echo(str(error), err=True)
             failed = True
         else:
+            for warning in model.graph.warnings:
+                click.echo(str(warning), err=True)
             click.echo(f"{path}: ok")
     if failed:
         sys.exit(1)

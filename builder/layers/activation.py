@@ -147,16 +147,52 @@ def activation_layer(value: Any, host_name: str) -> Layer:
     return layer_class(block.type_name)(block)
 
 
-def inline_output_shape(activation: Layer | None, shape: Shape) -> Shape:
-    """Output shape of a host layer's inline activation; its shape errors are blamed on
-    the host's `activation.<field>`."""
-    if activation is None:
-        return shape
-    try:
-        return activation.output_shape(shape)
-    except ShapeError as error:
-        field = f"activation.{error.field}" if error.field else "activation"
-        raise ShapeError(str(error), field=field) from None
+class WithActivation(Layer):
+    """Base of the layers with an `activation` argument (Conv2D, Dense):
+    y = activation(linear(x)). Subclasses give `linear`, `linear_shape`, `linear_weights`."""
+
+    def __init__(self, spec: Any) -> None:
+        super().__init__(spec)
+        self.activation: Layer | None = (
+            None if is_linear(spec.activation) else activation_layer(spec.activation, spec.name)
+        )
+
+    def linear(self, x: np.ndarray, params: Params) -> np.ndarray:
+        """The layer's output before its activation."""
+        raise NotImplementedError
+
+    def linear_shape(self, input_shape: Shape) -> Shape:
+        raise NotImplementedError
+
+    def linear_weights(self, input_shape: Shape) -> list[WeightSpec]:
+        raise NotImplementedError
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        """The linear part's shape, checked by the activation, whose shape errors are blamed
+        on the host's `activation.<field>`."""
+        shape = self.linear_shape(input_shape)
+        if self.activation is None:
+            return shape
+        try:
+            return self.activation.output_shape(shape)
+        except ShapeError as error:
+            field = f"activation.{error.field}" if error.field else "activation"
+            raise ShapeError(str(error), field=field) from None
+
+    def weights(self, input_shape: Shape) -> list[WeightSpec]:
+        found = self.linear_weights(input_shape)
+        if self.activation is not None:
+            found += self.activation.weights(self.output_shape(input_shape))
+        return found
+
+    def activation_label(self) -> str | None:
+        if self.activation is None:
+            return None
+        return self.activation.activation_label() or self.activation.type_name
+
+    def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
+        y = self.linear(x, params)
+        return self.activation(y, params, inplace=True) if self.activation else y
 
 
 def is_linear(value: Any) -> bool:

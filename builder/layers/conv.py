@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from builder.layers.activation import activation_layer, inline_output_shape, is_linear
-from builder.layers.base import Layer, Params, Shape, ShapeError, WeightSpec, require_rank
+from builder.layers.activation import WithActivation
+from builder.layers.base import Params, Shape, ShapeError, WeightSpec, require_rank
 from builder.ops.conv import conv2d
 from builder.ops.shapes import conv_output_length, effective_kernel
 
 
-class Conv2D(Layer):
+class Conv2D(WithActivation):
     """y = activation(conv(x, kernel) + bias).
 
     Shape: (N, H, W, C) → (N, H', W', filters), kernel (kh, kw, C/groups, filters).
@@ -21,11 +19,7 @@ class Conv2D(Layer):
     kh·kw·(C/groups)·filters (+ filters with bias). MACs: H'·W'·filters·kh·kw·C/groups.
     """
 
-    def __init__(self, spec: Any) -> None:
-        super().__init__(spec)
-        self.activation = None if is_linear(spec.activation) else activation_layer(spec.activation, spec.name)
-
-    def output_shape(self, input_shape: Shape) -> Shape:
+    def linear_shape(self, input_shape: Shape) -> Shape:
         require_rank(input_shape, 3, "Conv2D")
         height, width, channels = input_shape
         s = self.spec
@@ -44,30 +38,20 @@ class Conv2D(Layer):
                     field="kernel_size",
                 )
             sizes.append(out)
-        shape = (sizes[0], sizes[1], s.filters)
-        return inline_output_shape(self.activation, shape)
+        return (sizes[0], sizes[1], s.filters)
 
-    def weights(self, input_shape: Shape) -> list[WeightSpec]:
+    def linear_weights(self, input_shape: Shape) -> list[WeightSpec]:
         s = self.spec
         kernel = (*s.kernel_size, input_shape[-1] // s.groups, s.filters)
         found = [WeightSpec("kernel", kernel, s.kernel_initializer)]
         if s.use_bias:
             found.append(WeightSpec("bias", (s.filters,), s.bias_initializer))
-        if self.activation:
-            found += self.activation.weights(self.output_shape(input_shape))
         return found
 
     def macs(self, input_shape: Shape) -> int:
-        height, width, filters = self.output_shape(input_shape)
+        height, width, filters = self.linear_shape(input_shape)
         kh, kw = self.spec.kernel_size
         return height * width * filters * kh * kw * (input_shape[-1] // self.spec.groups)
-
-    def activation_label(self) -> str | None:
-        return self.activation.activation_label() or self.activation.type_name if self.activation else None
-
-    def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
-        y = self.linear(x, params)
-        return self.activation(y, params, inplace=True) if self.activation else y
 
     def linear(self, x: np.ndarray, params: Params) -> np.ndarray:
         """conv(x, kernel) + bias, before the inline activation."""

@@ -28,7 +28,6 @@ from builder.spec.fields import (
     list_as_tuple,
     LayerName,
     NonNegativeFloat,
-    NonNegativeInt,
     Padding,
     Pair,
     PositiveInt,
