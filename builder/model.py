@@ -189,6 +189,24 @@ class Model:
             batch = np.asarray(x[start : start + chunk]).astype(self.dtype, copy=False)
             yield start, self.forward(batch)
 
+    def _run_node(
+        self, node: Node, inputs: list[np.ndarray], weights: dict[str, dict[str, np.ndarray]], scratch: bool
+    ) -> np.ndarray:
+        """One layer's output, following the plan: a ReLU-like activation read only by max
+        pooling is deferred (`_deferred`) and applied to the pooled output (`_pool_first`)."""
+        layer: Any = node.layer
+        if layer.is_merge:
+            return layer(inputs, weights[node.name])  # type: ignore[no-any-return]
+        if node.index in self._deferred:
+            if self._deferred[node.index] is layer:
+                return inputs[0]  # the activation layer itself: applied after pooling
+            return layer.linear(inputs[0], weights[node.name])  # type: ignore[no-any-return]
+        out = layer(inputs[0], weights[node.name], inplace=scratch)
+        if node.index in self._pool_first:
+            owner, activation = self._pool_first[node.index]
+            out = activation(out, weights[owner], inplace=True)
+        return out  # type: ignore[no-any-return]
+
     def check_input(self, x: Any) -> np.ndarray:
         """x as an array of shape (N, *input_shape) with a real-number dtype, or a DataError."""
         if not isinstance(x, np.ndarray):
@@ -217,24 +235,15 @@ class Model:
             inputs = [values[name] for name in node.inputs]
             for name in node.inputs:
                 consumers[name] -= 1
-            if node.layer.is_merge:
-                out = node.layer(inputs, weights[node.name])
-            elif node.index in self._deferred:  # its activation runs after the max pooling
-                layer: Any = node.layer
-                out = inputs[0] if self._deferred[node.index] is layer else layer.linear(inputs[0], weights[node.name])
-            elif node.index in self._pool_first:
-                owner, activation = self._pool_first[node.index]
-                out = node.layer(inputs[0], weights[node.name])
-                out = activation(out, weights[owner], inplace=True)
-            else:
-                only = node.inputs[0]
-                inplace = (
-                    only != INPUT_NAME
-                    and consumers[only] == 0
-                    and not np.may_share_memory(inputs[0], x)  # never write into the caller's data
-                    and not any(np.may_share_memory(inputs[0], v) for k, v in values.items() if k != only)
-                )
-                out = node.layer(inputs[0], weights[node.name], inplace=inplace)
+            only = node.inputs[0]
+            scratch = (  # may the layer overwrite its input?
+                len(inputs) == 1
+                and only != INPUT_NAME
+                and consumers[only] == 0
+                and not np.may_share_memory(inputs[0], x)  # never write into the caller's data
+                and not any(np.may_share_memory(inputs[0], v) for k, v in values.items() if k != only)
+            )
+            out = self._run_node(node, inputs, weights, scratch)
             for name in node.inputs:
                 if consumers[name] == 0:
                     values.pop(name, None)
