@@ -35,6 +35,8 @@ def load_weights(
     """Weights from `path`, cast to `dtype`; every missing, unexpected or mis-shaped key is
     listed in one WeightsError."""
     name = str(path)
+    if not os.path.isfile(name):
+        raise WeightsError(f"{name}: no such file")
     try:
         if not zipfile.is_zipfile(name):
             raise WeightsError(f"{name}: not a .npz weights file")
