@@ -127,7 +127,12 @@ def summarize(config: str, fmt: str, batch_size: int) -> None:
     Nothing is allocated and nothing runs: only shapes are inferred.
     """
     report = _load_model(config).summary(batch_size=batch_size)
-    text = {"text": str, "markdown": lambda r: r.to_markdown(), "json": lambda r: r.to_json()}[fmt](report)
+    if fmt == "markdown":
+        text = report.to_markdown()
+    elif fmt == "json":
+        text = report.to_json()
+    else:
+        text = str(report)
     click.echo(text.rstrip("\n"))
 
 

@@ -83,7 +83,7 @@ def compile_spec(spec: ModelSpec) -> Model:
 
 def compile_graph(spec: ModelSpec) -> Graph:
     shapes: dict[str, Shape | None] = {INPUT_NAME: tuple(spec.input_shape)}
-    positions = {layer.name: index for index, layer in enumerate(spec.layers)}
+    positions = {str(layer.name): index for index, layer in enumerate(spec.layers)}
     nodes: list[Node] = []
     problems: list[Problem] = []
     previous = INPUT_NAME

@@ -73,7 +73,7 @@ def write_npy_streaming(
 def save_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
     try:
         with atomic_file(path) as temporary, open(temporary, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
     except OSError as error:
         raise DataError(f"{path}: cannot write: {error.strerror or error}") from None
 

@@ -28,7 +28,7 @@ class LayerEntry:
     impl: str  # "module:Class"
 
     @property
-    def type(self) -> str:
+    def type_name(self) -> str:
         return self.spec.canonical_type()
 
     @property
@@ -68,11 +68,11 @@ _ENTRIES = (
     LayerEntry(s.ConcatenateSpec, "builder.layers.merge:Concatenate"),
 )
 
-LAYERS: dict[str, LayerEntry] = {entry.type: entry for entry in _ENTRIES}
+LAYERS: dict[str, LayerEntry] = {entry.type_name: entry for entry in _ENTRIES}
 """Canonical type name → entry, in the catalogue's order."""
 
 TYPE_NAMES: dict[str, str] = {
-    name: entry.type for entry in _ENTRIES for name in (entry.type, *entry.aliases)
+    name: entry.type_name for entry in _ENTRIES for name in (entry.type_name, *entry.aliases)
 }
 """Every accepted type name (aliases included) → its canonical name."""
 

@@ -75,7 +75,7 @@ def test_registry_lists_the_spec_layer_types() -> None:
     assert list(LAYERS) == LAYER_TYPES
     assert TYPE_NAMES == {**{name: name for name in LAYER_TYPES}, **ALIASES}
     for name, entry in LAYERS.items():
-        assert entry.type == name
+        assert entry.type_name == name
         assert entry.aliases == tuple(alias for alias, canonical in ALIASES.items() if canonical == name)
 
 

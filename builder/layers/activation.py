@@ -28,8 +28,10 @@ class Activation(Layer):
         self.inner: Layer | None = None
         if isinstance(value, str):
             self.function = act.ACTIVATIONS[value]
+            self.commutes_with_max = value in _PIECEWISE_LINEAR_MONOTONE
         else:  # an advanced block given as the Activation's value
             self.inner = activation_layer(value, spec.name)
+            self.commutes_with_max = self.inner.commutes_with_max
 
     def weights(self, input_shape: Shape) -> list[WeightSpec]:
         return self.inner.weights(input_shape) if self.inner else []
@@ -39,12 +41,6 @@ class Activation(Layer):
 
     def activation_label(self) -> str | None:
         return self.inner.type_name if self.inner else str(self.spec.activation)
-
-    @property
-    def commutes_with_max(self) -> bool:
-        if self.inner is not None:
-            return self.inner.commutes_with_max
-        return self.spec.activation in _PIECEWISE_LINEAR_MONOTONE
 
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
         if self.inner is not None:

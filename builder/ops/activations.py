@@ -152,6 +152,7 @@ def _erfc_nonneg(v: np.ndarray, square_scale: float) -> np.ndarray:
     fractional bits, so s·vh² is exact: rounding s·v² itself would cost a relative error of
     about s·v²·eps (1e-13 near the float64 underflow of erfc).
     """
+    powers: tuple[float, ...]
     if v.dtype == np.float64:
         powers, bits, cap = _ERFC_POWERS_F64, 20, 40.0
     else:

@@ -89,7 +89,9 @@ def conv2d(
     else:
         pad_h = padding_amounts(height, kh, strides[0], padding, dilation[0])
         pad_w = padding_amounts(width, kw, strides[1], padding, dilation[1])
-        _im2col_conv(x, kernel, bias, out, pad_h, pad_w, tuple(strides), tuple(dilation), groups)
+        sh, sw = strides
+        dh, dw = dilation
+        _im2col_conv(x, kernel, bias, out, pad_h, pad_w, (sh, sw), (dh, dw), groups)
     return out
 
 

@@ -132,7 +132,7 @@ def _check_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _is_size(d: object) -> bool:
-    return isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0
+    return isinstance(d, (int, np.integer)) and not isinstance(d, bool) and bool(d >= 0)
 
 
 def _variance_scaling(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:

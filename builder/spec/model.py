@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, PrivateAttr, model_validator
 
 from builder.registry import LAYERS
 from builder.spec.fields import NonNegativeInt, Shape, StrictModel
+from builder.spec.layers import LayerSpec
 
-AnyLayerSpec = Annotated[
-    Union[tuple(entry.spec for entry in LAYERS.values())],  # type: ignore[valid-type]
-    Field(discriminator="type"),
-]
+if TYPE_CHECKING:
+    AnyLayerSpec = LayerSpec
+else:  # the union of every registered layer model, discriminated by `type`
+    AnyLayerSpec = Annotated[
+        Union[tuple(entry.spec for entry in LAYERS.values())],
+        Field(discriminator="type"),
+    ]
 
 
 class ModelSpec(StrictModel):
