@@ -57,8 +57,9 @@ CONV_DEFAULTS = {
     "use_bias": True,
     "kernel_initializer": "glorot_uniform",
     "bias_initializer": "zeros",
+    "data_format": "channels_last",
 }
-POOL_DEFAULTS = {"pool_size": (2, 2), "strides": None, "padding": "valid"}  # strides None: = pool_size
+POOL_DEFAULTS = {"pool_size": (2, 2), "strides": None, "padding": "valid", "data_format": "channels_last"}  # strides None: = pool_size
 DENSE_DEFAULTS = {
     "activation": "linear",
     "use_bias": True,
@@ -77,14 +78,14 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "GlobalMaxPooling2D": (
         "GlobalMaxPooling2D",
         "global_max_pooling2d",
-        {"type": "GlobalMaxPooling2D", "keepdims": False},
+        {"type": "GlobalMaxPooling2D", "keepdims": False, "data_format": "channels_last"},
     ),
     "GlobalAveragePooling2D": (
         "GlobalAveragePooling2D",
         "global_average_pooling2d",
-        {"type": "GlobalAveragePooling2D", "keepdims": False},
+        {"type": "GlobalAveragePooling2D", "keepdims": False, "data_format": "channels_last"},
     ),
-    "Flatten": ("Flatten", "flatten", {"type": "Flatten"}),
+    "Flatten": ("Flatten", "flatten", {"type": "Flatten", "data_format": "channels_last"}),
     "Dense": ("Dense: {units: 10}", "dense", {"type": "Dense", "units": 10, **DENSE_DEFAULTS}),
     "Dropout": ("Dropout: {rate: 0.5}", "dropout", {"type": "Dropout", "rate": 0.5, "seed": None}),
     "BatchNormalization": (
@@ -111,7 +112,7 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "ELU": ("ELU", "elu", {"type": "ELU", "alpha": 1.0}),
     "ThresholdedReLU": ("ThresholdedReLU", "thresholded_re_lu", {"type": "ThresholdedReLU", "theta": 1.0}),
     "Softmax": ("Softmax", "softmax", {"type": "Softmax", "axis": -1}),
-    "ZeroPadding2D": ("ZeroPadding2D", "zero_padding2d", {"type": "ZeroPadding2D", "padding": ((1, 1), (1, 1))}),
+    "ZeroPadding2D": ("ZeroPadding2D", "zero_padding2d", {"type": "ZeroPadding2D", "padding": ((1, 1), (1, 1)), "data_format": "channels_last"}),
     "Reshape": ("Reshape: {target_shape: [16, -1]}", "reshape", {"type": "Reshape", "target_shape": (16, -1)}),
     "Add": ("Add", "add", {"type": "Add"}),
     "Subtract": ("Subtract", "subtract", {"type": "Subtract"}),
@@ -181,6 +182,7 @@ def test_given_values_are_kept_and_pairs_normalised() -> None:
         "use_bias": False,
         "kernel_initializer": "he_normal",
         "bias_initializer": "ones",
+        "data_format": "channels_last",
     }
     pool = only_layer("AveragePooling2D: {pool_size: [3, 2], strides: 1, padding: same}")
     assert (pool.pool_size, pool.strides, pool.padding) == ((3, 2), (1, 1), "same")
@@ -288,6 +290,8 @@ CONSTRAINTS = [
          "<string>:3:50: layers[0] (Conv2D) groups: must be a positive integer, got 0"),
     case("conv-groups-divide", "Conv2D: {filters: 6, kernel_size: 3, groups: 4}",
          "<string>:3:50: layers[0] (Conv2D) groups: filters (6) must be divisible by groups, got groups=4"),
+    case("conv-data-format", "Conv2D: {filters: 4, kernel_size: 3, data_format: channels_first}",
+         "<string>:3:55: layers[0] (Conv2D) data_format: only 'channels_last' is supported (inputs are (H, W, C)), got 'channels_first' (a string)"),
     case("conv-padding", "Conv2D: {filters: 4, kernel_size: 3, padding: full}",
          "<string>:3:51: layers[0] (Conv2D) padding: must be one of 'valid' or 'same', got 'full' (a string)"),
     case("conv-padding-case", "Conv2D: {filters: 4, kernel_size: 3, padding: Same}",
@@ -333,8 +337,8 @@ CONSTRAINTS = [
          "<string>:3:36: layers[0] (GlobalMaxPooling2D) keepdims: must be true or false, got 'yes' (a string)"),
     case("globalavg-unknown-key", "GlobalAveragePooling2D: {keepdim: true}",
          "<string>:3:30: layers[0] (GlobalAveragePooling2D) keepdim: unknown field 'keepdim'; did you mean 'keepdims'?"),
-    case("flatten-unknown-key", "Flatten: {data_format: channels_last}",
-         "<string>:3:15: layers[0] (Flatten) data_format: unknown field 'data_format'"),
+    case("flatten-unknown-key", "Flatten: {axis: 1}",
+         "<string>:3:15: layers[0] (Flatten) axis: unknown field 'axis'"),
     case("dense-units-zero", "Dense: {units: 0}",
          "<string>:3:20: layers[0] (Dense) units: must be a positive integer, got 0"),
     case("dense-units-yes", "Dense: {units: yes}",

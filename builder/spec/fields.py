@@ -90,6 +90,20 @@ Pair = Annotated[tuple[int, int], BeforeValidator(_positive_pair), WithJsonSchem
 """`3` or `[3, 3]`, normalised to a (rows, cols) tuple of positive integers."""
 
 Padding = Literal["valid", "same"]
+
+
+def _channels_last(value: Any) -> str:
+    if value is None or value == "channels_last":
+        return "channels_last"
+    raise PydanticCustomError(
+        "data_format",
+        "only 'channels_last' is supported (inputs are (H, W, C)), got {got}",
+        {"got": describe(value)},
+    )
+
+
+DataFormat = Annotated[Literal["channels_last"], BeforeValidator(_channels_last)]
+"""Keras's `data_format`, accepted so Keras configs carry over; only channels_last exists here."""
 Initializer = Literal[INITIALIZER_NAMES]  # type: ignore[valid-type]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 LayerName = Annotated[str, Field(pattern=NAME_PATTERN)]

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from builder.ops.activations import ACTIVATION_NAMES
 from builder.spec.fields import (
+    DataFormat,
     Initializer,
     describe,
     list_as_tuple,
@@ -211,6 +212,7 @@ class Conv2DSpec(LayerSpec):
     use_bias: bool = True
     kernel_initializer: Initializer = "glorot_uniform"
     bias_initializer: Initializer = "zeros"
+    data_format: DataFormat = "channels_last"
 
     @field_validator("groups", mode="after")
     @classmethod
@@ -229,6 +231,7 @@ class _Pooling2DSpec(LayerSpec):
     pool_size: Pair = (2, 2)
     strides: Pair | None = Field(default=None, description="Default: pool_size.")
     padding: Padding = "valid"
+    data_format: DataFormat = "channels_last"
 
 
 class MaxPooling2DSpec(_Pooling2DSpec):
@@ -248,6 +251,7 @@ class GlobalMaxPooling2DSpec(LayerSpec):
 
     type: Literal["GlobalMaxPooling2D", "GlobalMaxPool2D"]
     keepdims: bool = False
+    data_format: DataFormat = "channels_last"
 
 
 class GlobalAveragePooling2DSpec(LayerSpec):
@@ -255,12 +259,14 @@ class GlobalAveragePooling2DSpec(LayerSpec):
 
     type: Literal["GlobalAveragePooling2D", "GlobalAvgPool2D"]
     keepdims: bool = False
+    data_format: DataFormat = "channels_last"
 
 
 class FlattenSpec(LayerSpec):
     """(H, W, C) → (H·W·C,), row-major as Keras."""
 
     type: Literal["Flatten"]
+    data_format: DataFormat = "channels_last"
 
 
 class DenseSpec(LayerSpec):
@@ -338,6 +344,7 @@ class ZeroPadding2DSpec(LayerSpec):
         BeforeValidator(_zero_padding),
         WithJsonSchema({"anyOf": [_NN_INT, _NN_PAIR, {"type": "array", "items": _NN_PAIR, "minItems": 2, "maxItems": 2}]}),
     ] = ((1, 1), (1, 1))
+    data_format: DataFormat = "channels_last"
 
 
 class ReshapeSpec(LayerSpec):
