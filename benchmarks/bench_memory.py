@@ -6,8 +6,8 @@ For each sample count, writes X.npy (float32, standard normal) to a temporary fo
 runs `python -m builder run CONFIG --input X.npy --output Y.npy` in a subprocess. Its
 peak resident set size comes from /usr/bin/time (%M, the max RSS the kernel recorded);
 while it runs, /proc/<pid>/status is polled for the peaks of RssAnon (heap: arrays,
-buffers, Python objects) and RssFile (file pages mapped in: the memory-mapped input and
-output, and shared libraries).
+buffers, Python objects) and RssFile (file pages mapped in: shared libraries, and any
+memory-mapped file; builder reads and writes .npy rows with plain file I/O).
 
 Compared with
 - the interpreter baseline: peak RSS of `python -c "import builder.cli, numpy"`;
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
               f"RssAnon {mib(b.rss_anon - a.rss_anon)}, RssFile {mib(b.rss_file - a.rss_file)}")
         per_sample = (math.prod(model.input_shape) + math.prod(model.output_shape)) * model.dtype.itemsize
         print(f"  (input + output file bytes for {last - first:,} more samples: {mib((last - first) * per_sample)}; "
-              "file pages of the memory-mapped input and output count in RSS once touched)")
+              "growth near this would mean the input or output is held in memory)")
     return 0
 
 

@@ -153,7 +153,7 @@ def graph(config: str, fmt: str) -> None:
 
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("--input", "input_path", type=click.Path(dir_okay=False), help="Input array: .npy (memory-mapped) or .npz.")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False), help="Input array: .npy (read chunk by chunk, may exceed RAM) or .npz.")
 @click.option("--input-key", help="Which array of an .npz input to use (default: its only array).")
 @click.option("--random", "random_count", type=click.IntRange(min=1), help="Run on N random normal samples instead.")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights .npz (default: initialise from the seed).")
