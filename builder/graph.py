@@ -151,7 +151,8 @@ def _input_problems(
         message = f"{layer.type_name} needs at least {layer.min_inputs} inputs, got {count}"
     elif layer.max_inputs is not None and count > layer.max_inputs:
         wanted = "exactly" if layer.min_inputs == layer.max_inputs else "at most"
-        message = f"{layer.type_name} takes {wanted} {layer.max_inputs} input(s), got {count}"
+        noun = "input" if layer.max_inputs == 1 else "inputs"
+        message = f"{layer.type_name} takes {wanted} {layer.max_inputs} {noun}, got {count}"
     else:
         return []
     return [problem_at(spec.source, path if layer.spec.inputs is not None else ("layers", index), where, message)]
