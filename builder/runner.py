@@ -39,18 +39,20 @@ def run_model(
     else:
         x = _file_input(model, input_path, input_key)  # type: ignore[arg-type]
     total = math.ceil(x.shape[0] / chunk)
+    out_bytes = x.shape[0] * math.prod(model.output_shape) * model.dtype.itemsize
+    if output is None and out_bytes > max_memory:
+        raise ResourceError(f"printing needs the whole output ({out_bytes:,} bytes) in memory; use --output")
     chunks = model.iter_chunks(x, chunk, max_memory)
-    with _progress(chunks, total) as steps:
+    with _progress(chunks, total) as steps:  # the bar ends before anything is printed
         if output is not None:
             _write_streaming(model, output, x.shape[0], steps)
-            echo(f"{output}: wrote {(x.shape[0], *model.output_shape)} {model.dtype}")
-            return None
-        out_bytes = x.shape[0] * math.prod(model.output_shape) * model.dtype.itemsize
-        if out_bytes > max_memory:
-            raise ResourceError(f"printing needs the whole output ({out_bytes:,} bytes) in memory; use --output")
-        y = np.empty((x.shape[0], *model.output_shape), dtype=model.dtype)
-        for start, part in steps:
-            y[start : start + len(part)] = part
+        else:
+            y = np.empty((x.shape[0], *model.output_shape), dtype=model.dtype)
+            for start, part in steps:
+                y[start : start + len(part)] = part
+    if output is not None:
+        echo(f"{output}: wrote {(x.shape[0], *model.output_shape)} {model.dtype}")
+        return None
     echo(preview(model, y))
     return y
 
