@@ -36,7 +36,9 @@ class Model:
         self.name: str = graph.spec.name or "model"
         self.dtype = np.dtype(graph.spec.dtype)
         self._weights: dict[str, dict[str, np.ndarray]] | None = None
+        self._readers = {name: len(users) for name, users in graph.consumers().items()}
         self._pool_first, self._deferred = _pool_first(graph)
+        self._work_per_sample = self._peak_work_bytes()
 
     def __repr__(self) -> str:
         return (
@@ -116,7 +118,14 @@ class Model:
 
     def work_bytes_per_sample(self) -> int:
         """Peak bytes of live activations plus a layer's scratch, per sample of a chunk."""
-        consumers = {name: len(users) for name, users in self.graph.consumers().items()}
+        return self._work_per_sample
+
+    def output_bytes(self, count: int) -> int:
+        """Bytes of the output for `count` samples."""
+        return count * math.prod(self.output_shape) * self.dtype.itemsize
+
+    def _peak_work_bytes(self) -> int:
+        consumers = dict(self._readers)
         live = {INPUT_NAME: math.prod(self.input_shape)}
         peak = 0
         for node in self.nodes:
@@ -165,7 +174,7 @@ class Model:
         """Output for x, computed `batch_size` samples at a time (default: fit a work budget)."""
         x = self.check_input(x)
         chunks = self.iter_chunks(x, batch_size, max_memory)  # checks memory first
-        out_bytes = x.shape[0] * math.prod(self.output_shape) * self.dtype.itemsize
+        out_bytes = self.output_bytes(x.shape[0])
         if out_bytes + self.weight_bytes() > max_memory:
             raise ResourceError(
                 f"the output needs {_size(out_bytes)}, over the memory limit of {_size(max_memory)}"
@@ -228,7 +237,7 @@ class Model:
         """One chunk through the graph. Each intermediate is freed after its last reader;
         a layer may overwrite its input in place when nothing else can see that memory.
         `observe`, if given, receives the number of live arrays after each layer."""
-        consumers = {name: len(users) for name, users in self.graph.consumers().items()}
+        consumers = dict(self._readers)
         values: dict[str, np.ndarray] = {INPUT_NAME: x}
         weights = self._layer_weights()
         for node in self.nodes:

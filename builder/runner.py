@@ -39,7 +39,7 @@ def run_model(
     else:
         x = _file_input(model, input_path, input_key)  # type: ignore[arg-type]
     total = math.ceil(x.shape[0] / chunk)
-    out_bytes = x.shape[0] * math.prod(model.output_shape) * model.dtype.itemsize
+    out_bytes = model.output_bytes(x.shape[0])
     if output is None and out_bytes > max_memory:
         raise ResourceError(f"printing needs the whole output ({out_bytes:,} bytes) in memory; use --output")
     chunks = model.iter_chunks(x, chunk, max_memory)

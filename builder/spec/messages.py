@@ -77,8 +77,7 @@ def _walk(data: Any, loc: tuple[Any, ...], missing: bool) -> tuple[Path, str, An
             else:
                 parts.append(f"[{element}]")
         elif last and missing:
-            container = current
-            parts.append(str(element))
+            parts.append(str(element))  # the absent field; its mapping is `current`
             break
         else:
             continue  # a union tag, not part of the data
