@@ -149,19 +149,46 @@ def _im2col_conv(
 
 
 def _copy_patches(cols: np.ndarray, patches: np.ndarray) -> None:
-    """cols[...] = patches, both (G, n, band, W', kh, kw, Cg).
+    """cols[...] = patches, both (G, n, band, W', kh, kw, Cg), `cols` C-contiguous.
 
-    NumPy copies in runs of kw·Cg contiguous elements (Cg when dilated). With one channel
-    per group and a narrow kernel those runs are 1-4 elements long, and copying tap by tap (runs along W')
-    was measured 1.5-6× faster; from kw = 5, or Cg ≥ 2, the single copy wins.
+    A patch row is made of runs of contiguous input: kw·Cg values per kernel row (Cg when
+    dilated or when the input's channels are not contiguous). NumPy's element-wise copy
+    pays a loop per run, so the runs are copied as single opaque elements instead (a
+    `np.void` view of both sides): 1.1-3.8× faster on the copy for runs of 8 bytes or more
+    (the 7×7 stride-2 stem of the strided benchmark: 2.1×). Runs shorter than 16 bytes
+    from one-channel inputs (a 3×3 kernel on a grey image) are copied tap by tap instead,
+    each tap one strided copy along W'; that was 1.4-2.3× faster than either.
     """
     kw, group_channels = patches.shape[5], patches.shape[6]
-    if group_channels == 1 and kw <= 4:
+    item = patches.itemsize
+    if patches.strides[6] != item:  # channels not contiguous (a sliced input)
+        np.copyto(cols, patches)
+        return
+    fused = patches.strides[5] == group_channels * item  # (kw, Cg) is one run
+    run = (kw if fused else 1) * group_channels * item
+    if group_channels == 1 and kw <= 4 and run < 16:
         for a in range(patches.shape[4]):
             for c in range(kw):
                 np.copyto(cols[..., a, c, :], patches[..., a, c, :])
-    else:
+        return
+    axes = 5 if fused else 6
+    target, source = _runs(cols, axes, run), _runs(patches, axes, run)
+    if target is None or source is None:
         np.copyto(cols, patches)
+    else:
+        np.copyto(target, source)
+
+
+def _runs(array: np.ndarray, axes: int, run: int) -> np.ndarray | None:
+    """View of `array`'s first `axes` axes whose elements are the `run` bytes of its
+    trailing axes at each index (dtype void); None unless those bytes are contiguous."""
+    trailing = array[(0,) * axes]
+    if not trailing.flags.c_contiguous or trailing.nbytes != run:
+        return None
+    first = trailing.reshape(-1).view(np.uint8).view(np.dtype((np.void, run)))
+    return as_strided(
+        first, shape=array.shape[:axes], strides=array.strides[:axes], writeable=array.flags.writeable
+    )
 
 
 def _block_shape(n: int, out_h: int, row_bytes: int) -> tuple[int, int]:
