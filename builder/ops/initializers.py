@@ -30,18 +30,8 @@ import math
 
 import numpy as np
 
-INITIALIZER_NAMES: tuple[str, ...] = (
-    "glorot_uniform",
-    "glorot_normal",
-    "he_uniform",
-    "he_normal",
-    "lecun_uniform",
-    "lecun_normal",
-    "zeros",
-    "ones",
-    "random_normal",
-    "random_uniform",
-)
+from builder.ops.names import INITIALIZER_NAMES
+
 
 TRUNCATED_NORMAL_STDDEV = 0.87962566103423978
 """Standard deviation of a standard normal truncated to [−2, 2]."""

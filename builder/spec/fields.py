@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from builder.ops.initializers import INITIALIZER_NAMES
+from builder.ops.names import INITIALIZER_NAMES
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
 
