@@ -113,6 +113,7 @@ def test_block_splitting_does_not_change_the_result(monkeypatch, block_bytes, pa
 
 # Each way `_copy_patches` can copy a patch matrix: (input shape, kernel shape, dilation,
 # dtype, input slicing, whether the runs are copied as opaque `np.void` elements).
+ALL = slice(None)
 COPY_PATHS = [
     ((2, 9, 9, 1), (3, 3, 1, 2), (1, 1), np.float32, None, False),  # 12-byte runs: tap by tap
     ((2, 9, 9, 1), (3, 3, 1, 2), (2, 2), np.float32, None, False),  # dilated grey: tap by tap
@@ -122,23 +123,30 @@ COPY_PATHS = [
     ((2, 9, 9, 2), (3, 3, 2, 3), (2, 2), np.float32, None, True),  # dilated: runs of Cg only
     ((2, 9, 9, 3), (3, 3, 3, 3), (2, 1), np.float32, None, True),
     ((2, 11, 11, 3), (7, 7, 3, 4), (1, 1), np.float32, None, True),  # the strided stem's shape
-    ((2, 9, 9, 6), (3, 3, 3, 2), (1, 1), np.float32, (slice(None), slice(None), slice(None), slice(1, 4)), True),
-    ((2, 9, 9, 6), (3, 3, 3, 2), (1, 1), np.float32, (slice(None), slice(None), slice(None), slice(0, 6, 2)), False),
+    ((2, 9, 9, 6), (3, 3, 3, 2), (1, 1), np.float32, (ALL, ALL, ALL, slice(1, 4)), True),
+    ((2, 9, 9, 6), (3, 3, 3, 2), (1, 1), np.float32, (ALL, ALL, ALL, slice(0, 6, 2)), False),
 ]
 
 
 @pytest.mark.parametrize("shape, kernel_shape, dilation, dtype, view, as_runs", COPY_PATHS)
 @pytest.mark.parametrize("strides", [(1, 1), (2, 2)])
-def test_every_patch_copy_path_matches_naive(monkeypatch, shape, kernel_shape, dilation, dtype, view, as_runs, strides):
+def test_every_patch_copy_path_matches_naive(
+    monkeypatch, shape, kernel_shape, dilation, dtype, view, as_runs, strides
+):
     # 'valid' padding and one group: the input itself (possibly a sliced view) is the block.
     x, kernel, bias = random_case(shape, kernel_shape, dtype, seed=5)
     if view is not None:
         x = x[view]
-    runs_used = []
+    views = []
     original = conv._runs
-    monkeypatch.setattr(conv, "_runs", lambda *a: runs_used.append(original(*a)) or runs_used[-1])
+
+    def recording_runs(*args):
+        views.append(original(*args))
+        return views[-1]
+
+    monkeypatch.setattr(conv, "_runs", recording_runs)
     check_against_naive(x, kernel, bias, strides, "valid", dilation, 1)
-    copied_as_runs = bool(runs_used) and all(r is not None for r in runs_used)
+    copied_as_runs = bool(views) and all(v is not None for v in views)
     assert copied_as_runs == as_runs
 
 
