@@ -125,6 +125,7 @@ COPY_PATHS = [
     ((2, 11, 11, 3), (7, 7, 3, 4), (1, 1), np.float32, None, True),  # the strided stem's shape
     ((2, 9, 9, 6), (3, 3, 3, 2), (1, 1), np.float32, (ALL, ALL, ALL, slice(1, 4)), True),
     ((2, 9, 9, 6), (3, 3, 3, 2), (1, 1), np.float32, (ALL, ALL, ALL, slice(0, 6, 2)), False),
+    ((2, 9, 9, 3), (3, 3, 1, 2), (1, 1), np.float32, (ALL, ALL, ALL, slice(1, 2)), False),  # grey slice
 ]
 
 

@@ -161,9 +161,6 @@ def _copy_patches(cols: np.ndarray, patches: np.ndarray) -> None:
     """
     kw, group_channels = patches.shape[5], patches.shape[6]
     item = patches.itemsize
-    if patches.strides[6] != item:  # channels not contiguous (a sliced input)
-        np.copyto(cols, patches)
-        return
     fused = patches.strides[5] == group_channels * item  # (kw, Cg) is one run
     run = (kw if fused else 1) * group_channels * item
     if group_channels == 1 and kw <= 4 and run < 16:
@@ -173,7 +170,7 @@ def _copy_patches(cols: np.ndarray, patches: np.ndarray) -> None:
         return
     axes = 5 if fused else 6
     target, source = _runs(cols, axes, run), _runs(patches, axes, run)
-    if target is None or source is None:
+    if target is None or source is None:  # channels not contiguous (a sliced input)
         np.copyto(cols, patches)
     else:
         np.copyto(target, source)
