@@ -53,7 +53,10 @@ NETWORKS: dict[str, int] = {"seed_cnn_classifier": 256, "vgg_small": 32, "stride
 
 RTOL, ATOL = 1e-3, 1e-4
 TARGET_VS_TORCH = 1.5  # builder time / PyTorch time, at most
-TARGET_VS_BASELINE = {"seed_cnn_classifier": 4.0, "strided": 4.0}  # baseline time / builder time, at least
+TARGET_VS_BASELINE = {
+    "seed_cnn_classifier": 4.0,
+    "strided": 4.0,
+}  # baseline time / builder time, at least
 
 Array = np.ndarray
 Step = Callable[[Any], Any]
@@ -69,16 +72,28 @@ def same_pads(length: int, kernel: int, stride: int, dilation: int = 1) -> tuple
     return total // 2, total - total // 2
 
 
-def layer_pads(x_shape: tuple[int, ...], window: tuple[int, int], strides: tuple[int, int],
-               padding: str, dilation: tuple[int, int] = (1, 1)) -> list[tuple[int, int]]:
+def layer_pads(
+    x_shape: tuple[int, ...],
+    window: tuple[int, int],
+    strides: tuple[int, int],
+    padding: str,
+    dilation: tuple[int, int] = (1, 1),
+) -> list[tuple[int, int]]:
     """((top, bottom), (left, right)) for a (N, H, W, C) input."""
     if padding == "valid":
         return [(0, 0), (0, 0)]
     return [same_pads(x_shape[1 + i], window[i], strides[i], dilation[i]) for i in range(2)]
 
 
-def plain_conv2d(x: Array, kernel: Array, bias: Array | None, strides: tuple[int, int],
-                 padding: str, dilation: tuple[int, int], groups: int) -> Array:
+def plain_conv2d(
+    x: Array,
+    kernel: Array,
+    bias: Array | None,
+    strides: tuple[int, int],
+    padding: str,
+    dilation: tuple[int, int],
+    groups: int,
+) -> Array:
     kh, kw, group_channels, filters = kernel.shape
     top_bottom, left_right = layer_pads(x.shape, (kh, kw), strides, padding, dilation)
     x = np.pad(x, ((0, 0), top_bottom, left_right, (0, 0)))
@@ -95,12 +110,15 @@ def plain_conv2d(x: Array, kernel: Array, bias: Array | None, strides: tuple[int
         cols = block.transpose(0, 1, 2, 4, 5, 3).reshape(n * out_h * out_w, -1)  # copies
         weights = kernel[..., g * per_group : (g + 1) * per_group].reshape(-1, per_group)
         outputs.append(cols @ weights)
-    y = (outputs[0] if groups == 1 else np.concatenate(outputs, axis=1)).reshape(n, out_h, out_w, filters)
+    y = (outputs[0] if groups == 1 else np.concatenate(outputs, axis=1)).reshape(
+        n, out_h, out_w, filters
+    )
     return y + bias if bias is not None else y
 
 
-def plain_pool2d(x: Array, pool: tuple[int, int], strides: tuple[int, int], padding: str,
-                 average: bool) -> Array:
+def plain_pool2d(
+    x: Array, pool: tuple[int, int], strides: tuple[int, int], padding: str, average: bool
+) -> Array:
     """Max pads with −inf; average with `same` divides by the real cells of each window."""
     pads = [(0, 0), *layer_pads(x.shape, pool, strides, padding), (0, 0)]
     padded = np.pad(x, pads, constant_values=0.0 if average else -np.inf)
@@ -157,14 +175,18 @@ def plain_step(layer: Any, params: dict[str, Array]) -> Step:
     if kind == "Conv2D":
         act = plain_activation(s.activation)
         kernel, bias = params["kernel"], params.get("bias")
-        return lambda x: act(plain_conv2d(x, kernel, bias, s.strides, s.padding, s.dilation_rate, s.groups))
+        return lambda x: act(
+            plain_conv2d(x, kernel, bias, s.strides, s.padding, s.dilation_rate, s.groups)
+        )
     if kind == "Dense":
         act = plain_activation(s.activation)
         kernel, bias = params["kernel"], params.get("bias")
         return lambda x: act(x @ kernel + bias if bias is not None else x @ kernel)
     if kind in ("MaxPooling2D", "AveragePooling2D"):
         strides = s.strides or s.pool_size
-        return lambda x: plain_pool2d(x, s.pool_size, strides, s.padding, kind == "AveragePooling2D")
+        return lambda x: plain_pool2d(
+            x, s.pool_size, strides, s.padding, kind == "AveragePooling2D"
+        )
     if kind in ("GlobalMaxPooling2D", "GlobalAveragePooling2D"):
         reduce = np.max if kind == "GlobalMaxPooling2D" else np.mean
         return lambda x: reduce(x, axis=(1, 2), keepdims=s.keepdims)
@@ -187,10 +209,14 @@ def torch_steps(model: Model, params: dict[str, dict[str, Array]], torch: Any) -
     the op itself (cheaper, same result). Average pooling with asymmetric `same` padding
     sums windows (divisor_override=1) and divides by the count of real cells per window.
     """
-    return [_torch_step(node.layer, node.input_shape, params[node.name], torch) for node in model.nodes]
+    return [
+        _torch_step(node.layer, node.input_shape, params[node.name], torch) for node in model.nodes
+    ]
 
 
-def _torch_step(layer: Any, input_shape: tuple[int, ...], params: dict[str, Array], torch: Any) -> Step:
+def _torch_step(
+    layer: Any, input_shape: tuple[int, ...], params: dict[str, Array], torch: Any
+) -> Step:
     F = torch.nn.functional
     s, kind = layer.spec, layer.type_name
     if kind == "Conv2D":
@@ -201,7 +227,9 @@ def _torch_step(layer: Any, input_shape: tuple[int, ...], params: dict[str, Arra
         pads = layer_pads((0, *input_shape), s.kernel_size, s.strides, s.padding, s.dilation_rate)
         options = dict(stride=tuple(s.strides), dilation=tuple(s.dilation_rate), groups=s.groups)
         if all(a == b for a, b in pads):
-            return lambda x: act(F.conv2d(x, weight, bias, padding=(pads[0][0], pads[1][0]), **options))
+            return lambda x: act(
+                F.conv2d(x, weight, bias, padding=(pads[0][0], pads[1][0]), **options)
+            )
         flat = (*pads[1], *pads[0])  # F.pad wants (left, right, top, bottom)
         return lambda x: act(F.conv2d(F.pad(x, flat), weight, bias, **options))
     if kind == "Dense":
@@ -238,10 +266,13 @@ def _torch_pool(s: Any, input_shape: tuple[int, ...], average: bool, torch: Any)
     pads = layer_pads((0, *input_shape), pool, strides, s.padding)
     reduce = F.avg_pool2d if average else F.max_pool2d
     options = {"count_include_pad": False} if average else {}
-    if all(a == b and a <= k // 2 for (a, b), k in zip(pads, pool)):
+    if all(a == b and a <= k // 2 for (a, b), k in zip(pads, pool, strict=False)):
         return lambda x: reduce(x, pool, strides, padding=(pads[0][0], pads[1][0]), **options)
-    ceil_sizes = [_torch_ceil_length(n, k, st) for n, k, st in zip(input_shape[:2], pool, strides)]
-    tf_sizes = [-(-n // st) for n, st in zip(input_shape[:2], strides)]
+    ceil_sizes = [
+        _torch_ceil_length(n, k, st)
+        for n, k, st in zip(input_shape[:2], pool, strides, strict=False)
+    ]
+    tf_sizes = [-(-n // st) for n, st in zip(input_shape[:2], strides, strict=False)]
     if pads[0][0] == pads[1][0] == 0 and ceil_sizes == tf_sizes:
         return lambda x: reduce(x, pool, strides, ceil_mode=True)
     flat = (*pads[1], *pads[0])  # F.pad wants (left, right, top, bottom)
@@ -261,8 +292,13 @@ def _torch_ceil_length(length: int, pool: int, stride: int) -> int:
 def _torch_activation(value: Any, torch: Any) -> Step:
     F = torch.nn.functional
     if isinstance(value, str):
-        named = {"linear": lambda x: x, "relu": F.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-                 "softmax": lambda x: F.softmax(x, dim=1 if x.dim() == 4 else -1)}
+        named = {
+            "linear": lambda x: x,
+            "relu": F.relu,
+            "sigmoid": torch.sigmoid,
+            "tanh": torch.tanh,
+            "softmax": lambda x: F.softmax(x, dim=1 if x.dim() == 4 else -1),
+        }
         if value not in named:
             raise NotImplementedError(f"the PyTorch path has no activation {value!r}")
         return named[value]
@@ -272,9 +308,11 @@ def _torch_activation(value: Any, torch: Any) -> Step:
     if kind == "ReLU":
         if (value.max_value, value.negative_slope, value.threshold) == (None, 0.0, 0.0):
             return F.relu
+
         def general(x: Any) -> Any:
             y = torch.where(x > value.threshold, x, value.negative_slope * (x - value.threshold))
             return y.clamp(max=value.max_value) if value.max_value is not None else y
+
         return general
     if kind == "ELU":
         return lambda x: F.elu(x, value.alpha)
@@ -332,17 +370,24 @@ def implementations(model: Model, batch: int, torch: Any) -> list[Implementation
         (lambda x, inplace, layer=node.layer, p=params[node.name]: layer(x, p, inplace=inplace))
         for node in model.nodes
     ]
-    plain = [(lambda x, inplace, f=plain_step(node.layer, params[node.name]): f(x)) for node in model.nodes]
+    plain = [
+        (lambda x, inplace, f=plain_step(node.layer, params[node.name]): f(x))  # noqa: B008 (bound per node on purpose)
+        for node in model.nodes
+    ]
     found = [
         Implementation("builder", lambda x: model.predict(x, batch_size=batch), builder_steps),
         Implementation("plain NumPy baseline", lambda x: chain(plain, x), plain),
     ]
     if torch is not None:
         steps = [(lambda x, inplace, f=f: f(x)) for f in torch_steps(model, params, torch)]
-        found.append(Implementation(
-            f"PyTorch {torch.__version__.split('+')[0]} channels_last",
-            lambda x: from_torch(chain(steps, to_torch(x, torch))), steps, lambda x: to_torch(x, torch),
-        ))
+        found.append(
+            Implementation(
+                f"PyTorch {torch.__version__.split('+')[0]} channels_last",
+                lambda x: from_torch(chain(steps, to_torch(x, torch))),
+                steps,
+                lambda x: to_torch(x, torch),
+            )
+        )
     return found
 
 
@@ -365,7 +410,9 @@ def check_agreement(name: str, found: list[Implementation], x: Array) -> str:
     for impl in found[1:]:
         other = impl.run(x)
         diff = float(np.max(np.abs(other.astype(np.float64) - reference)))
-        agree = other.shape == reference.shape and np.allclose(other, reference, rtol=RTOL, atol=ATOL)
+        agree = other.shape == reference.shape and np.allclose(
+            other, reference, rtol=RTOL, atol=ATOL
+        )
         notes.append(f"vs {impl.label}: max |diff| {diff:.2e}")
         if not agree:
             raise SystemExit(
@@ -425,7 +472,7 @@ def traced_peak(run: Callable[[], Any]) -> int:
 def measure_peaks(name: str, found: list[Implementation], x: Array, batch: int) -> None:
     """builder: the first predict of a fresh model (so buffers it keeps count too); baseline: one run."""
     fresh = load_network(name)
-    fresh.weights  # initialise from the seed before tracing
+    _ = fresh.weights  # initialise from the seed before tracing
     found[0].peak = mib(traced_peak(lambda: fresh.predict(x, batch_size=batch)))
     found[1].peak = mib(traced_peak(lambda: found[1].run(x)))
     if len(found) > 2:
@@ -442,8 +489,10 @@ def mib(nbytes: float) -> str:
 def network_table(name: str, batch: int, flops: float, found: list[Implementation]) -> list[str]:
     torch_time = found[2].median if len(found) > 2 else None
     baseline_time = found[1].median
-    head = (f"  {'implementation':<30}{'median ms':>11}{'min ms':>9}{'images/s':>10}{'GFLOP/s':>9}"
-            f"{'time/torch':>12}{'baseline/time':>15}  peak memory")
+    head = (
+        f"  {'implementation':<30}{'median ms':>11}{'min ms':>9}{'images/s':>10}{'GFLOP/s':>9}"
+        f"{'time/torch':>12}{'baseline/time':>15}  peak memory"
+    )
     lines = [head, "  " + "-" * (len(head) + 6)]
     for impl in found:
         t = impl.median
@@ -468,7 +517,9 @@ def summary_table(rows: list[tuple[str, int, float, list[Implementation]]]) -> l
         ratio = ours / found[2].median if len(found) > 2 else None
         checks = []
         if ratio is not None:
-            checks.append(f"≤{TARGET_VS_TORCH}× torch: {'met' if ratio <= TARGET_VS_TORCH else 'NOT met'}")
+            checks.append(
+                f"≤{TARGET_VS_TORCH}× torch: {'met' if ratio <= TARGET_VS_TORCH else 'NOT met'}"
+            )
         if name in TARGET_VS_BASELINE:
             need = TARGET_VS_BASELINE[name]
             checks.append(f"≥{need:g}× baseline: {'met' if base / ours >= need else 'NOT met'}")
@@ -486,24 +537,35 @@ def layer_profile(model: Model, found: list[Implementation], x: Array, runs: int
     Dense the time of their whole multiply as one np.matmul on a ready patch matrix
     ("one GEMM": what the layer would cost if im2col, padding, bias and activation were free)."""
     clocks: list[list[list[float]]] = [[] for _ in found]
-    for impl, clock in zip(found, clocks):  # in blocks, for the reason given at SETTLE_SECONDS
+    for impl, clock in zip(
+        found, clocks, strict=False
+    ):  # in blocks, for the reason given at SETTLE_SECONDS
         time.sleep(SETTLE_SECONDS)
         chain(impl.steps, impl.prepare(x))
         for _ in range(runs):
             ticks: list[float] = []
             chain(impl.steps, impl.prepare(x), ticks)
             clock.append(ticks)
-    medians = [[statistics.median(ticks[i] for ticks in clock) * 1e3 for i in range(len(model.nodes))]
-               for clock in clocks]
+    medians = [
+        [statistics.median(ticks[i] for ticks in clock) * 1e3 for i in range(len(model.nodes))]
+        for clock in clocks
+    ]
     gemms = [gemm_ms(node, len(x), runs) for node in model.nodes]
-    labels = [f"{node.name} ({node.layer.type_name}{inline_activation(node.layer)})" for node in model.nodes]
+    labels = [
+        f"{node.name} ({node.layer.type_name}{inline_activation(node.layer)})"
+        for node in model.nodes
+    ]
     width = max(map(len, labels)) + 2
     names = ["builder", "baseline", "torch"][: len(found)]
-    head = f"  {'layer (type)':<{width}}{'output shape':>15}" + "".join(f"{n + ' ms':>13}" for n in names)
+    head = f"  {'layer (type)':<{width}}{'output shape':>15}" + "".join(
+        f"{n + ' ms':>13}" for n in names
+    )
     head += f"{'one GEMM ms':>13}" + (f"{'builder/torch':>15}" if len(found) > 2 else "")
     lines = [head, "  " + "-" * (len(head) - 2)]
     for i, node in enumerate(model.nodes):
-        row = f"  {labels[i]:<{width}}{str(node.output_shape):>15}" + "".join(f"{m[i]:>13.2f}" for m in medians)
+        row = f"  {labels[i]:<{width}}{str(node.output_shape):>15}" + "".join(
+            f"{m[i]:>13.2f}" for m in medians
+        )
         row += f"{gemms[i]:>13.2f}" if gemms[i] is not None else f"{'':>13}"
         if len(found) > 2:
             row += f"{medians[0][i] / max(medians[2][i], 1e-6):>14.2f}x"
@@ -514,8 +576,10 @@ def layer_profile(model: Model, found: list[Implementation], x: Array, runs: int
     if len(found) > 2:
         row += f"{totals[0] / totals[2]:>14.2f}x"
     lines.append(row)
-    lines.append(f"  {'whole run (median of the timed runs)':<{width + 15}}"
-                 + "".join(f"{impl.median * 1e3:>13.2f}" for impl in found))
+    lines.append(
+        f"  {'whole run (median of the timed runs)':<{width + 15}}"
+        + "".join(f"{impl.median * 1e3:>13.2f}" for impl in found)
+    )
     return lines
 
 
@@ -525,7 +589,11 @@ def gemm_ms(node: Any, batch: int, runs: int) -> float | None:
     if kind == "Conv2D":
         kh, kw = node.layer.spec.kernel_size
         groups = node.layer.spec.groups
-        shape = (groups, batch * math.prod(node.output_shape[:2]), kh * kw * node.input_shape[-1] // groups)
+        shape = (
+            groups,
+            batch * math.prod(node.output_shape[:2]),
+            kh * kw * node.input_shape[-1] // groups,
+        )
         filters = node.layer.spec.filters // groups
     elif kind == "Dense" and len(node.input_shape) == 1:
         shape, filters = (1, batch, node.input_shape[0]), node.layer.spec.units
@@ -576,39 +644,59 @@ def import_torch(threads: int) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int,
-                        help="timed runs per implementation and network (default: enough for ~2.5 s per network)")
-    parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS),
-                        help="which reference networks to run (default: all)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: about 0.3 s of timed runs per network")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        help="timed runs per implementation and network (default: enough for ~2.5 s per network)",
+    )
+    parser.add_argument(
+        "--networks",
+        nargs="+",
+        choices=list(NETWORKS),
+        default=list(NETWORKS),
+        help="which reference networks to run (default: all)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: about 0.3 s of timed runs per network"
+    )
     parser.add_argument("--layers", action="store_true", help="also print a per-layer profile")
     args = parser.parse_args(argv)
 
     threads = blas_threads()
     torch = import_torch(threads)
-    extra = {"builder": source_version(HERE.parent / "builder"),
-             "torch": f"{torch.__version__}, {torch.get_num_threads()} threads, inference_mode, channels_last"
-             if torch is not None else "not importable (PyTorch columns skipped)"}
+    extra = {
+        "builder": source_version(HERE.parent / "builder"),
+        "torch": f"{torch.__version__}, {torch.get_num_threads()} threads, inference_mode, channels_last"
+        if torch is not None
+        else "not importable (PyTorch columns skipped)",
+    }
     print("\n".join(header_lines(extra)))
-    print("memory:  builder = tracemalloc peak of the first predict() of a fresh model (NumPy "
-          "allocations, excluding the input; BLAS-internal buffers are not seen); baseline = "
-          "tracemalloc peak of one run")
+    print(
+        "memory:  builder = tracemalloc peak of the first predict() of a fresh model (NumPy "
+        "allocations, excluding the input; BLAS-internal buffers are not seen); baseline = "
+        "tracemalloc peak of one run"
+    )
     print(f"GEMM:    {gemm_calibration()} before the networks")
     budget, least = (0.3, 3) if args.quick else (2.5, 6)
     context = torch.inference_mode() if torch is not None else contextlib.nullcontext()
     rows = []
     with context:
         for name in args.networks:
-            rows.append(bench_network(name, NETWORKS[name], torch, args.repeat, budget, least, args.layers))
-    print("\nSummary (time = median per batch; builder / PyTorch: lower is better, target ≤ "
-          f"{TARGET_VS_TORCH}; baseline / builder: higher is better)")
+            rows.append(
+                bench_network(name, NETWORKS[name], torch, args.repeat, budget, least, args.layers)
+            )
+    print(
+        "\nSummary (time = median per batch; builder / PyTorch: lower is better, target ≤ "
+        f"{TARGET_VS_TORCH}; baseline / builder: higher is better)"
+    )
     print("\n".join(summary_table(rows)))
     print(f"GEMM:    {gemm_calibration()} after the networks")
     return 0
 
 
-def bench_network(name: str, batch: int, torch: Any, repeat: int | None, budget: float, least: int,
-                  layers: bool) -> tuple[str, int, float, list[Implementation]]:
+def bench_network(
+    name: str, batch: int, torch: Any, repeat: int | None, budget: float, least: int, layers: bool
+) -> tuple[str, int, float, list[Implementation]]:
     model = load_network(name)
     flops = 2.0 * model.summary().total_macs * batch
     x = np.random.default_rng(0).standard_normal((batch, *model.input_shape), dtype=np.float32)
@@ -620,13 +708,17 @@ def bench_network(name: str, batch: int, torch: Any, repeat: int | None, budget:
     time_blocks(found, x, runs)
     others = load.cpus()
     measure_peaks(name, found, x, batch)
-    print(f"\n{name}: batch {batch}, float32, input {model.input_shape}, {flops / 1e9:.2f} GFLOP per batch, "
-          f"{len(found[0].times)} timed runs each")
+    print(
+        f"\n{name}: batch {batch}, float32, input {model.input_shape}, {flops / 1e9:.2f} GFLOP per batch, "
+        f"{len(found[0].times)} timed runs each"
+    )
     print("\n".join(network_table(name, batch, flops, found)))
     print(f"  {agreement}")
     print(f"  {load_note(others)}")
     if layers:
-        print(f"  per-layer profile ({runs} runs each; ms are medians of each layer's wall time in the chain):")
+        print(
+            f"  per-layer profile ({runs} runs each; ms are medians of each layer's wall time in the chain):"
+        )
         print("\n".join(layer_profile(model, found, x, runs)))
     return name, batch, flops, found
 

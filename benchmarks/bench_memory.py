@@ -67,7 +67,9 @@ def measure(command: list[str]) -> Peak:
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         wrapped = [str(TIME), "-f", "%M", "-o", report.name, *command] if TIME.exists() else command
         start = time.perf_counter()
-        child = subprocess.Popen(wrapped, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        child = subprocess.Popen(
+            wrapped, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         polled: dict[str, int] = {}
         while child.poll() is None:
             target = _only_child(child.pid) if TIME.exists() else child.pid
@@ -151,51 +153,91 @@ def mib(nbytes: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, nargs="+", default=[10_000, 20_000], help="sample counts to run")
-    parser.add_argument("--runs", type=int, default=3, help="runs per measurement; the median is reported")
-    parser.add_argument("--config", default="configs/seed_cnn.yaml", help="config, relative to the repository root")
+    parser.add_argument(
+        "--samples", type=int, nargs="+", default=[10_000, 20_000], help="sample counts to run"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs per measurement; the median is reported"
+    )
+    parser.add_argument(
+        "--config", default="configs/seed_cnn.yaml", help="config, relative to the repository root"
+    )
     args = parser.parse_args(argv)
     config = ROOT / args.config
     python = sys.executable
     print("\n".join(header_lines({"builder": source_version(ROOT / "builder")})))
     total_bound, bound_lines = bound(config)
     model = compile_spec(parse(config))
-    print(f"config:  {args.config}, input {model.input_shape}, output {model.output_shape}, {model.dtype}")
+    print(
+        f"config:  {args.config}, input {model.input_shape}, output {model.output_shape}, {model.dtype}"
+    )
     print("\n".join(f"bound:   {line}" for line in bound_lines))
-    source = "/usr/bin/time %M" if TIME.exists() else "last VmHWM polled from /proc (no /usr/bin/time)"
-    print(f"runs:    median of {args.runs}; peak RSS = {source}; "
-          "RssAnon / RssFile = peaks polled from /proc/<pid>/status every 2 ms")
+    source = (
+        "/usr/bin/time %M" if TIME.exists() else "last VmHWM polled from /proc (no /usr/bin/time)"
+    )
+    print(
+        f"runs:    median of {args.runs}; peak RSS = {source}; "
+        "RssAnon / RssFile = peaks polled from /proc/<pid>/status every 2 ms"
+    )
 
     interpreter = median_peak([python, "-c", "import builder.cli, numpy"], args.runs)
     fixed = median_peak([python, "-m", "builder", "run", args.config, "--random", "1"], args.runs)
-    rows = [("interpreter: import builder.cli, numpy", interpreter, None),
-            ("builder run --random 1 (fixed cost)", fixed, None)]
+    rows = [
+        ("interpreter: import builder.cli, numpy", interpreter, None),
+        ("builder run --random 1 (fixed cost)", fixed, None),
+    ]
     with tempfile.TemporaryDirectory(prefix="bench_memory_") as folder:
         for count in args.samples:
             x_path, y_path = Path(folder) / f"x_{count}.npy", Path(folder) / f"y_{count}.npy"
             write_input(x_path, count, model.input_shape)
-            command = [python, "-m", "builder", "run", args.config, "--input", str(x_path), "--output", str(y_path)]
-            rows.append((f"builder run, {count:,} samples from .npy", median_peak(command, args.runs), count))
+            command = [
+                python,
+                "-m",
+                "builder",
+                "run",
+                args.config,
+                "--input",
+                str(x_path),
+                "--output",
+                str(y_path),
+            ]
+            rows.append(
+                (
+                    f"builder run, {count:,} samples from .npy",
+                    median_peak(command, args.runs),
+                    count,
+                )
+            )
             x_path.unlink()
             y_path.unlink()
 
     print()
-    print(f"  {'command':<42}{'peak RSS':>11}{'above interp.':>15}{'/ bound':>9}{'RssAnon':>11}"
-          f"{'RssFile':>11}{'wall s':>8}  target")
+    print(
+        f"  {'command':<42}{'peak RSS':>11}{'above interp.':>15}{'/ bound':>9}{'RssAnon':>11}"
+        f"{'RssFile':>11}{'wall s':>8}  target"
+    )
     print("  " + "-" * 117)
     for label, peak, count in rows:
         above = peak.max_rss - interpreter.max_rss
         verdict = ("met" if above < total_bound else "NOT met") if count else ""
-        print(f"  {label:<42}{mib(peak.max_rss):>11}{mib(above):>15}{above / total_bound:>8.2f}x"
-              f"{mib(peak.rss_anon):>11}{mib(peak.rss_file):>11}{peak.seconds:>8.2f}  {verdict}")
+        print(
+            f"  {label:<42}{mib(peak.max_rss):>11}{mib(above):>15}{above / total_bound:>8.2f}x"
+            f"{mib(peak.rss_anon):>11}{mib(peak.rss_file):>11}{peak.seconds:>8.2f}  {verdict}"
+        )
     runs = [(count, peak) for _, peak, count in rows if count]
     if len(runs) > 1:
         (first, a), (last, b) = runs[0], runs[-1]
-        print(f"\n  growth from {first:,} to {last:,} samples: peak RSS {mib(b.max_rss - a.max_rss)}, "
-              f"RssAnon {mib(b.rss_anon - a.rss_anon)}, RssFile {mib(b.rss_file - a.rss_file)}")
-        per_sample = (math.prod(model.input_shape) + math.prod(model.output_shape)) * model.dtype.itemsize
-        print(f"  (input + output file bytes for {last - first:,} more samples: {mib((last - first) * per_sample)}; "
-              "growth near this would mean the input or output is held in memory)")
+        print(
+            f"\n  growth from {first:,} to {last:,} samples: peak RSS {mib(b.max_rss - a.max_rss)}, "
+            f"RssAnon {mib(b.rss_anon - a.rss_anon)}, RssFile {mib(b.rss_file - a.rss_file)}"
+        )
+        per_sample = (
+            math.prod(model.input_shape) + math.prod(model.output_shape)
+        ) * model.dtype.itemsize
+        print(
+            f"  (input + output file bytes for {last - first:,} more samples: {mib((last - first) * per_sample)}; "
+            "growth near this would mean the input or output is held in memory)"
+        )
     return 0
 
 

@@ -39,7 +39,9 @@ def wall_time(command: list[str]) -> float:
     done = subprocess.run(command, cwd=ROOT, env=environment(), capture_output=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"FAIL: {' '.join(command)} exited with {done.returncode}:\n{done.stderr.decode()}")
+        raise SystemExit(
+            f"FAIL: {' '.join(command)} exited with {done.returncode}:\n{done.stderr.decode()}"
+        )
     return seconds
 
 
@@ -54,14 +56,26 @@ class Import:
 
 
 def import_times(command: list[str]) -> list[Import]:
-    done = subprocess.run([command[0], "-X", "importtime", *command[1:]], cwd=ROOT, env=environment(),
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [command[0], "-X", "importtime", *command[1:]],
+        cwd=ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+    )
     found = []
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         self_us, cumulative_us, name = line.removeprefix("import time:").split("|", 2)
-        found.append(Import(name.strip(), int(self_us), int(cumulative_us), (len(name) - len(name.lstrip()) - 1) // 2))
+        found.append(
+            Import(
+                name.strip(),
+                int(self_us),
+                int(cumulative_us),
+                (len(name) - len(name.lstrip()) - 1) // 2,
+            )
+        )
     return found
 
 
@@ -71,8 +85,12 @@ def ms(us: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=10, help="timed runs of each command (median reported)")
-    parser.add_argument("--config", default="configs/seed_cnn.yaml", help="config, relative to the repository root")
+    parser.add_argument(
+        "--runs", type=int, default=10, help="timed runs of each command (median reported)"
+    )
+    parser.add_argument(
+        "--config", default="configs/seed_cnn.yaml", help="config, relative to the repository root"
+    )
     parser.add_argument("--top", type=int, default=15, help="modules to list per import-time table")
     args = parser.parse_args(argv)
     python = sys.executable
@@ -93,24 +111,32 @@ def main(argv: list[str] | None = None) -> int:
     labels = {"summarize": f"builder summarize {args.config}", "bare": f'python -c "{BARE}"'}
     width = max(map(len, labels.values())) + 2
     for key, label in labels.items():
-        print(f"  {label:<{width}}{statistics.median(times[key]) * 1e3:8.1f} ms  ({min(times[key]) * 1e3:.1f})")
+        print(
+            f"  {label:<{width}}{statistics.median(times[key]) * 1e3:8.1f} ms  ({min(times[key]) * 1e3:.1f})"
+        )
     verdict = "met" if ours / floor <= TARGET else "NOT met"
     print(f"  ratio: {ours / floor:.2f} (target ≤ {TARGET}: {verdict}); {load_note(others)}")
 
     ours_imports, bare_imports = import_times(summarize), import_times(bare)
-    print(f"\npython -X importtime -m builder summarize {args.config}: "
-          f"{len(ours_imports)} modules, {sum(i.self_us for i in ours_imports) / 1e3:.1f} ms of import time "
-          f"(bare import: {len(bare_imports)} modules, {sum(i.self_us for i in bare_imports) / 1e3:.1f} ms)")
+    print(
+        f"\npython -X importtime -m builder summarize {args.config}: "
+        f"{len(ours_imports)} modules, {sum(i.self_us for i in ours_imports) / 1e3:.1f} ms of import time "
+        f"(bare import: {len(bare_imports)} modules, {sum(i.self_us for i in bare_imports) / 1e3:.1f} ms)"
+    )
     print(f"\n  top {args.top} by own time (self):")
     for item in sorted(ours_imports, key=lambda i: -i.self_us)[: args.top]:
         print(f"  {ms(item.self_us)}  {item.module}")
     print("\n  top-level imports by cumulative time:")
-    for item in sorted((i for i in ours_imports if i.depth == 0), key=lambda i: -i.cumulative_us)[: args.top]:
+    for item in sorted((i for i in ours_imports if i.depth == 0), key=lambda i: -i.cumulative_us)[
+        : args.top
+    ]:
         print(f"  {ms(item.cumulative_us)}  {item.module}")
     floor_modules = {i.module for i in bare_imports}
     extra = [i for i in ours_imports if i.module not in floor_modules]
-    print(f"\n  imported by summarize but not by the bare import: {len(extra)} modules, "
-          f"{sum(i.self_us for i in extra) / 1e3:.1f} ms own time; the costliest:")
+    print(
+        f"\n  imported by summarize but not by the bare import: {len(extra)} modules, "
+        f"{sum(i.self_us for i in extra) / 1e3:.1f} ms own time; the costliest:"
+    )
     for item in sorted(extra, key=lambda i: -i.self_us)[: args.top]:
         print(f"  {ms(item.self_us)}  {item.module}")
     builder_modules = sorted(i.module for i in extra if i.module.startswith("builder"))

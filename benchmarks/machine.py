@@ -19,7 +19,11 @@ import numpy as np
 
 # Environment variables that change which BLAS kernel or how many threads run.
 _BLAS_VARIABLES = (
-    "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
 )
 
 
@@ -89,8 +93,12 @@ def source_version(package: Path) -> str:
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     try:
+
         def git(*args: str) -> str:
-            return subprocess.run(["git", *args], cwd=package, capture_output=True, text=True, check=True).stdout
+            return subprocess.run(
+                ["git", *args], cwd=package, capture_output=True, text=True, check=True
+            ).stdout
+
         changed = len(git("status", "--porcelain", "--", ".").splitlines())
         head = f"git {git('rev-parse', '--short', 'HEAD').strip()} + {changed} changed files, "
     except (OSError, subprocess.CalledProcessError):
@@ -100,7 +108,9 @@ def source_version(package: Path) -> str:
 
 def header_lines(extra: dict[str, str] | None = None) -> list[str]:
     """The lines every benchmark prints before its results."""
-    settings = ", ".join(f"{v}={os.environ[v]}" for v in _BLAS_VARIABLES if v in os.environ) or "none set"
+    settings = (
+        ", ".join(f"{v}={os.environ[v]}" for v in _BLAS_VARIABLES if v in os.environ) or "none set"
+    )
     lines = [
         f"date:    {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
@@ -135,14 +145,16 @@ class OtherLoad:
         # user nice system idle iowait irq softirq steal: everything but idle and iowait.
         busy = sum(fields[:3]) + sum(fields[5:8])
         own = os.times()
-        mine = own.user + own.system + own.children_user + own.children_system  # children: waited-for ones
+        mine = (
+            own.user + own.system + own.children_user + own.children_system
+        )  # children: waited-for ones
         return busy / os.sysconf("SC_CLK_TCK"), mine, time.monotonic()
 
     def cpus(self) -> float | None:
         end = self._sample()
         if self._start is None or end is None or end[2] <= self._start[2]:
             return None
-        busy, own, wall = (b - a for a, b in zip(self._start, end))
+        busy, own, wall = (b - a for a, b in zip(self._start, end, strict=False))
         return max(0.0, (busy - own) / wall)
 
 
@@ -150,6 +162,8 @@ def load_note(cpus: float | None) -> str:
     """`other processes kept 0.93 of 2 CPUs busy` (and a warning when that is a lot)."""
     if cpus is None:
         return "load of other processes unknown"
-    total = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    total = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
     warning = " -- timings are disturbed, rerun on an idle machine" if cpus > 0.1 * total else ""
     return f"other processes kept {cpus:.2f} of {total} CPUs busy while timing{warning}"

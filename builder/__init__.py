@@ -1,7 +1,7 @@
 """builder: a YAML model spec turned into an executable NumPy network (Keras 3 semantics).
 
-    model = builder.load("configs/seed_cnn.yaml")   # a path or YAML text
-    y = model(x)
+model = builder.load("configs/seed_cnn.yaml")   # a path or YAML text
+y = model(x)
 """
 
 from __future__ import annotations

@@ -66,7 +66,9 @@ def validate(configs: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout."
+)
 @_reports_errors
 def schema(output: str | None) -> None:
     """Print the JSON Schema of config files (for editors and CI)."""
@@ -92,7 +94,7 @@ class ByteSize(click.ParamType):
             return value
         text = str(value).strip().lower().replace(" ", "")
         number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-        unit = text[len(number):].removesuffix("ib").removesuffix("b")[:1]
+        unit = text[len(number) :].removesuffix("ib").removesuffix("b")[:1]
         try:
             size = float(number) * self._UNITS[unit]
         except (ValueError, KeyError):
@@ -115,11 +117,20 @@ def _load_model(config: str) -> Any:
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
-    show_default=True, help="Report format.",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Samples per batch for the activation-memory figures.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Samples per batch for the activation-memory figures.",
+)
 @_reports_errors
 def summarize(config: str, fmt: str, batch_size: int) -> None:
     """Print the Keras-style summary of CONFIG: shapes, parameters, MACs and memory.
@@ -139,8 +150,12 @@ def summarize(config: str, fmt: str, batch_size: int) -> None:
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option(
-    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
-    show_default=True, help="Mermaid flowchart (renders on GitHub) or Graphviz DOT.",
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid flowchart (renders on GitHub) or Graphviz DOT.",
 )
 @_reports_errors
 def graph(config: str, fmt: str) -> None:
@@ -153,14 +168,44 @@ def graph(config: str, fmt: str) -> None:
 
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("--input", "input_path", type=click.Path(dir_okay=False), help="Input array: .npy (read chunk by chunk, may exceed RAM) or .npz.")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False),
+    help="Input array: .npy (read chunk by chunk, may exceed RAM) or .npz.",
+)
 @click.option("--input-key", help="Which array of an .npz input to use (default: its only array).")
-@click.option("--random", "random_count", type=click.IntRange(min=1), help="Run on N random normal samples instead.")
-@click.option("--weights", type=click.Path(dir_okay=False), help="Weights .npz (default: initialise from the seed).")
-@click.option("--output", type=click.Path(dir_okay=False), help="Write the output array to this .npy file.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Samples per chunk (default: fit a 256 MiB work budget, at most 256).")
-@click.option("--seed", type=click.IntRange(min=0), help="Weight and --random seed (default: the config's seed).")
-@click.option("--max-memory", type=ByteSize(), default="4GiB", show_default=True, help="Refuse work needing more memory than this.")
+@click.option(
+    "--random",
+    "random_count",
+    type=click.IntRange(min=1),
+    help="Run on N random normal samples instead.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="Weights .npz (default: initialise from the seed).",
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False), help="Write the output array to this .npy file."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Samples per chunk (default: fit a 256 MiB work budget, at most 256).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    help="Weight and --random seed (default: the config's seed).",
+)
+@click.option(
+    "--max-memory",
+    type=ByteSize(),
+    default="4GiB",
+    show_default=True,
+    help="Refuse work needing more memory than this.",
+)
 @_reports_errors
 def run(
     config: str,
@@ -203,8 +248,12 @@ def run(
 
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .npz file to write.")
-@click.option("--seed", type=click.IntRange(min=0), help="Initialisation seed (default: the config's seed).")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .npz file to write."
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), help="Initialisation seed (default: the config's seed)."
+)
 @_reports_errors
 def init(config: str, output: str, seed: int | None) -> None:
     """Write the initial weights of CONFIG to a .npz file (keys `<layer>/<weight>`)."""

@@ -55,7 +55,9 @@ def problem_at(source: SourceMap | None, path: Path, where: str, message: str) -
     if source is None:
         return Problem("<config>", None, None, where, message)
     mark = source.locate(path)
-    return Problem(source.filename, mark.line if mark else None, mark.col if mark else None, where, message)
+    return Problem(
+        source.filename, mark.line if mark else None, mark.col if mark else None, where, message
+    )
 
 
 def layer_where(spec: ModelSpec, index: int, field: str | None = None) -> str:
@@ -77,13 +79,24 @@ def _name_problems(data: Any, source: SourceMap) -> list[Problem]:
         if not isinstance(name, str):
             continue
         kind = entry.get("type")
-        where = f"layers[{index}] ({kind}) name" if isinstance(kind, str) else f"layers[{index}] name"
+        where = (
+            f"layers[{index}] ({kind}) name" if isinstance(kind, str) else f"layers[{index}] name"
+        )
         if name == INPUT_NAME:
-            problems.append(problem_at(source, ("layers", index, "name"), where, "'input' is reserved for the model input"))
+            problems.append(
+                problem_at(
+                    source,
+                    ("layers", index, "name"),
+                    where,
+                    "'input' is reserved for the model input",
+                )
+            )
         elif name in first_seen:
             earlier = source.locate(("layers", first_seen[name]))
             line = f" (line {earlier.line})" if earlier else ""
-            message = f"duplicate layer name {name!r}, already used by layers[{first_seen[name]}]{line}"
+            message = (
+                f"duplicate layer name {name!r}, already used by layers[{first_seen[name]}]{line}"
+            )
             problems.append(problem_at(source, ("layers", index, "name"), where, message))
         else:
             first_seen[name] = index

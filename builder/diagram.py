@@ -21,8 +21,22 @@ if TYPE_CHECKING:
 _MERMAID_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Words the Mermaid flowchart lexer reads as keywords at the start of a statement.
 _MERMAID_KEYWORDS = frozenset(
-    {"end", "graph", "flowchart", "subgraph", "direction", "style", "linkstyle", "classdef",
-     "class", "click", "call", "href", "default", "interpolate"}
+    {
+        "end",
+        "graph",
+        "flowchart",
+        "subgraph",
+        "direction",
+        "style",
+        "linkstyle",
+        "classdef",
+        "class",
+        "click",
+        "call",
+        "href",
+        "default",
+        "interpolate",
+    }
 )
 
 

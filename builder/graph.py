@@ -104,8 +104,15 @@ def compile_graph(spec: ModelSpec) -> Graph:
         )
         try:
             output_shape = layer.output_shape(input_shape)
-            node = Node(index, layer, inputs, input_shape, output_shape,
-                        tuple(layer.weights(input_shape)), layer.macs(input_shape))
+            node = Node(
+                index,
+                layer,
+                inputs,
+                input_shape,
+                output_shape,
+                tuple(layer.weights(input_shape)),
+                layer.macs(input_shape),
+            )
         except ShapeError as error:
             fields = tuple(error.field.split(".")) if error.field else ()
             where = layer_where(spec, index, " ".join(fields) or None)
@@ -155,7 +162,14 @@ def _input_problems(
         message = f"{layer.type_name} takes {wanted} {layer.max_inputs} {noun}, got {count}"
     else:
         return []
-    return [problem_at(spec.source, path if layer.spec.inputs is not None else ("layers", index), where, message)]
+    return [
+        problem_at(
+            spec.source,
+            path if layer.spec.inputs is not None else ("layers", index),
+            where,
+            message,
+        )
+    ]
 
 
 def _unused_warnings(spec: ModelSpec, nodes: list[Node]) -> list[Problem]:
@@ -172,4 +186,3 @@ def _unused_warnings(spec: ModelSpec, nodes: list[Node]) -> list[Problem]:
                 )
             )
     return warnings
-

@@ -53,7 +53,10 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 
 def write_npy_streaming(
-    path: str | os.PathLike[str], shape: tuple[int, ...], dtype: np.dtype, parts: Iterator[np.ndarray]
+    path: str | os.PathLike[str],
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    parts: Iterator[np.ndarray],
 ) -> None:
     """Write a `.npy` of `shape` from consecutive row blocks, atomically.
 

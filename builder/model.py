@@ -65,7 +65,9 @@ class Model:
         return [(f"{node.name}/{w.name}", w) for node in self.nodes for w in node.weights]
 
     def count_params(self, trainable: bool | None = None) -> int:
-        return sum(w.size for _, w in self.weight_specs() if trainable is None or w.trainable == trainable)
+        return sum(
+            w.size for _, w in self.weight_specs() if trainable is None or w.trainable == trainable
+        )
 
     def summary(self, batch_size: int = 1) -> Any:
         """The summary report; `str()` of it is the Keras-style text table."""
@@ -78,7 +80,11 @@ class Model:
     @property
     def weights(self) -> dict[str, np.ndarray]:
         """Every weight by `layer/weight` key (initialised from the seed on first access)."""
-        return {f"{layer}/{name}": array for layer, found in self._layer_weights().items() for name, array in found.items()}
+        return {
+            f"{layer}/{name}": array
+            for layer, found in self._layer_weights().items()
+            for name, array in found.items()
+        }
 
     def init_weights(self, seed: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY) -> None:
         """(Re)initialise every weight from `seed` (default: the config's seed); refuses,
@@ -86,7 +92,9 @@ class Model:
         from builder.weights import initial_weights
 
         self.check_memory(1, max_memory)
-        flat = initial_weights(self.weight_specs(), self.spec.seed if seed is None else seed, self.dtype)
+        flat = initial_weights(
+            self.weight_specs(), self.spec.seed if seed is None else seed, self.dtype
+        )
         self._set_weights(flat)
 
     def save_weights(self, path: str | os.PathLike[str]) -> None:
@@ -199,7 +207,11 @@ class Model:
             yield start, self.forward(batch)
 
     def _run_node(
-        self, node: Node, inputs: list[np.ndarray], weights: dict[str, dict[str, np.ndarray]], scratch: bool
+        self,
+        node: Node,
+        inputs: list[np.ndarray],
+        weights: dict[str, dict[str, np.ndarray]],
+        scratch: bool,
     ) -> np.ndarray:
         """One layer's output, following the plan: a ReLU-like activation read only by max
         pooling is deferred (`_deferred`) and applied to the pooled output (`_pool_first`)."""
@@ -231,9 +243,7 @@ class Model:
             )
         return x
 
-    def forward(
-        self, x: np.ndarray, observe: Callable[[int], None] | None = None
-    ) -> np.ndarray:
+    def forward(self, x: np.ndarray, observe: Callable[[int], None] | None = None) -> np.ndarray:
         """One chunk through the graph. Each intermediate is freed after its last reader;
         a layer may overwrite its input in place when nothing else can see that memory.
         `observe`, if given, receives the number of live arrays after each layer."""
@@ -250,7 +260,9 @@ class Model:
                 and only != INPUT_NAME
                 and consumers[only] == 0
                 and not np.may_share_memory(inputs[0], x)  # never write into the caller's data
-                and not any(np.may_share_memory(inputs[0], v) for k, v in values.items() if k != only)
+                and not any(
+                    np.may_share_memory(inputs[0], v) for k, v in values.items() if k != only
+                )
             )
             out = self._run_node(node, inputs, weights, scratch)
             for name in node.inputs:
@@ -294,7 +306,9 @@ def _scratch_elements(node: Node) -> int:
     if node.layer.type_name == "Conv2D":
         height, width, _ = node.output_shape
         kh, kw = spec.kernel_size
-        return height * width * kh * kw * node.input_shape[-1] // spec.groups + math.prod(node.input_shape)
+        return height * width * kh * kw * node.input_shape[-1] // spec.groups + math.prod(
+            node.input_shape
+        )
     return 0
 
 

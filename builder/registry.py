@@ -80,7 +80,14 @@ ADVANCED_ACTIVATIONS: tuple[str, ...] = tuple(
     spec.canonical_type() for spec in s.ADVANCED_ACTIVATION_SPECS
 )
 
-__all__ = ["ACTIVATION_NAMES", "ADVANCED_ACTIVATIONS", "LAYERS", "TYPE_NAMES", "LayerEntry", "layer_class"]
+__all__ = [
+    "ACTIVATION_NAMES",
+    "ADVANCED_ACTIVATIONS",
+    "LAYERS",
+    "TYPE_NAMES",
+    "LayerEntry",
+    "layer_class",
+]
 
 
 @cache

@@ -107,7 +107,9 @@ class SummaryReport:
         """The header and one cell tuple per row (an input row first for graph models)."""
         rows = [row_cells(row) for row in self.layers]
         if not self.sequential:
-            rows.insert(0, (f"{INPUT_NAME} (InputLayer)", format_shape(self.input_shape), "0", "0", "-"))
+            rows.insert(
+                0, (f"{INPUT_NAME} (InputLayer)", format_shape(self.input_shape), "0", "0", "-")
+            )
         columns = len(HEADERS) - (1 if self.sequential else 0)
         return [HEADERS[:columns], *(cells[:columns] for cells in rows)]
 
@@ -128,14 +130,25 @@ class SummaryReport:
     def __str__(self) -> str:
         lines = text_table(self.table())
         width = max(len(line) for line in lines)
-        body = [f'Model: "{self.name}"', "_" * width, lines[0], "=" * width, *lines[1:], "=" * width]
+        body = [
+            f'Model: "{self.name}"',
+            "_" * width,
+            lines[0],
+            "=" * width,
+            *lines[1:],
+            "=" * width,
+        ]
         return "\n".join(body + self.totals()) + "\n"
 
     def to_markdown(self) -> str:
         """The report as a GitHub table followed by the totals as bullets."""
         header, *rows = self.table()
         align = ["---:" if k in NUMERIC_COLUMNS else "---" for k in range(len(header))]
-        table = [markdown_row(header), "|" + "|".join(align) + "|", *(markdown_row(cells) for cells in rows)]
+        table = [
+            markdown_row(header),
+            "|" + "|".join(align) + "|",
+            *(markdown_row(cells) for cells in rows),
+        ]
         bullets = [f"- {line}" for line in self.totals()]
         return "\n".join([f'### Model: "{self.name}"', "", *table, "", *bullets]) + "\n"
 
@@ -166,7 +179,9 @@ class SummaryReport:
 def summarize(model: Model, batch_size: int = 1) -> SummaryReport:
     """The summary of `model` for `batch_size` samples, from shapes and weight specs only."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size}")
+        raise ValueError(
+            f"batch_size must be a positive integer. Received: batch_size={batch_size}"
+        )
     itemsize = model.dtype.itemsize
     sizes = [math.prod(model.input_shape), *(math.prod(node.output_shape) for node in model.nodes)]
     return SummaryReport(
@@ -209,7 +224,7 @@ def text_table(table: list[tuple[str, ...]]) -> list[str]:
     for cells in table:
         padded = [
             cell.rjust(width) if k in NUMERIC_COLUMNS else cell.ljust(width)
-            for k, (cell, width) in enumerate(zip(cells, widths))
+            for k, (cell, width) in enumerate(zip(cells, widths, strict=False))
         ]
         lines.append((" " + GAP.join(padded)).rstrip())
     return lines

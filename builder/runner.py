@@ -41,7 +41,9 @@ def run_model(
     total = math.ceil(x.shape[0] / chunk)
     out_bytes = model.output_bytes(x.shape[0])
     if output is None and out_bytes > max_memory:
-        raise ResourceError(f"printing needs the whole output ({out_bytes:,} bytes) in memory; use --output")
+        raise ResourceError(
+            f"printing needs the whole output ({out_bytes:,} bytes) in memory; use --output"
+        )
     chunks = model.iter_chunks(x, chunk, max_memory)
     with _progress(chunks, total) as steps:  # the bar ends before anything is printed
         if output is not None:
@@ -82,7 +84,9 @@ def _random_input(model: Model, count: int, seed: int | None, max_memory: int) -
     return rng.standard_normal((count, *model.input_shape)).astype(model.dtype)
 
 
-def _write_streaming(model: Model, output: str, count: int, steps: Iterator[tuple[int, np.ndarray]]) -> None:
+def _write_streaming(
+    model: Model, output: str, count: int, steps: Iterator[tuple[int, np.ndarray]]
+) -> None:
     parts = (part for _, part in steps)
     write_npy_streaming(output, (count, *model.output_shape), model.dtype, parts)
 

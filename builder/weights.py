@@ -21,7 +21,9 @@ def initial_weights(
     weights = {}
     for key, spec in specs:
         layer, _, name = key.partition("/")
-        weights[key] = initialize(spec.initializer, spec.shape, weight_rng(seed, layer, name), dtype)
+        weights[key] = initialize(
+            spec.initializer, spec.shape, weight_rng(seed, layer, name), dtype
+        )
     return weights
 
 

@@ -93,7 +93,9 @@ def test_run_without_softmax_prints_no_classes(tmp_path: Path) -> None:
 def test_run_npz_with_one_array(tmp_path: Path) -> None:
     x = digits(3, seed=1)
     np.savez(tmp_path / "x.npz", images=x)
-    result = invoke("run", MNIST, "--input", str(tmp_path / "x.npz"), "--output", str(tmp_path / "y.npy"))
+    result = invoke(
+        "run", MNIST, "--input", str(tmp_path / "x.npz"), "--output", str(tmp_path / "y.npy")
+    )
     assert result.exit_code == 0, result.output
     assert np.array_equal(np.load(tmp_path / "y.npy"), model_of(MNIST).predict(x))
 
@@ -101,8 +103,16 @@ def test_run_npz_with_one_array(tmp_path: Path) -> None:
 def test_run_npz_with_input_key(tmp_path: Path) -> None:
     x, other = digits(3, seed=1), digits(5, seed=2)
     np.savez(tmp_path / "x.npz", train=other, test=x)
-    result = invoke("run", MNIST, "--input", str(tmp_path / "x.npz"), "--input-key", "test",
-                    "--output", str(tmp_path / "y.npy"))
+    result = invoke(
+        "run",
+        MNIST,
+        "--input",
+        str(tmp_path / "x.npz"),
+        "--input-key",
+        "test",
+        "--output",
+        str(tmp_path / "y.npy"),
+    )
     assert result.exit_code == 0, result.output
     assert np.array_equal(np.load(tmp_path / "y.npy"), model_of(MNIST).predict(x))
 
@@ -115,7 +125,9 @@ def test_run_npz_with_two_arrays_and_no_key(tmp_path: Path) -> None:
 
 def test_run_npz_with_an_unknown_key(tmp_path: Path) -> None:
     np.savez(tmp_path / "x.npz", train=digits(2))
-    stderr = assert_user_error(invoke("run", MNIST, "--input", str(tmp_path / "x.npz"), "--input-key", "valid"))
+    stderr = assert_user_error(
+        invoke("run", MNIST, "--input", str(tmp_path / "x.npz"), "--input-key", "valid")
+    )
     assert "valid" in stderr and "train" in stderr
 
 
@@ -142,7 +154,9 @@ def test_integer_input_is_accepted(tmp_path: Path) -> None:
     path = save(tmp_path, "x.npy", x)
     result = invoke("run", MNIST, "--input", str(path), "--output", str(tmp_path / "y.npy"))
     assert result.exit_code == 0, result.output
-    assert np.array_equal(np.load(tmp_path / "y.npy"), model_of(MNIST).predict(x.astype(np.float32)))
+    assert np.array_equal(
+        np.load(tmp_path / "y.npy"), model_of(MNIST).predict(x.astype(np.float32))
+    )
 
 
 # --------------------------------------------------------------------------- bad input
@@ -151,7 +165,9 @@ def test_integer_input_is_accepted(tmp_path: Path) -> None:
 @pytest.mark.parametrize("shape", [(4, 28, 28), (4, 28, 28, 3), (28, 28), (2, 1, 28, 28)])
 def test_wrong_shape(tmp_path: Path, shape: tuple[int, ...]) -> None:
     path = save(tmp_path, "x.npy", np.zeros(shape, dtype=np.float32))
-    stderr = assert_user_error(invoke("run", MNIST, "--input", str(path), "--output", str(tmp_path / "y.npy")))
+    stderr = assert_user_error(
+        invoke("run", MNIST, "--input", str(path), "--output", str(tmp_path / "y.npy"))
+    )
     assert "(None, 28, 28, 1)" in stderr and str(shape) in stderr
     assert files(tmp_path) == ["x.npy"]
 
@@ -166,7 +182,9 @@ def test_object_dtype_npy(tmp_path: Path) -> None:
     assert "pickle" in stderr.lower() or "object" in stderr.lower()
 
 
-@pytest.mark.parametrize("array", [np.full((2, 28, 28, 1), "a"), np.zeros((2, 28, 28, 1), dtype=np.complex128)])
+@pytest.mark.parametrize(
+    "array", [np.full((2, 28, 28, 1), "a"), np.zeros((2, 28, 28, 1), dtype=np.complex128)]
+)
 def test_non_numeric_dtype(tmp_path: Path, array: np.ndarray) -> None:
     path = save(tmp_path, "x.npy", array)
     stderr = assert_user_error(invoke("run", MNIST, "--input", str(path)))
@@ -214,8 +232,18 @@ def test_weights_with_a_missing_key(tmp_path: Path) -> None:
     arrays = dict(model_of(MNIST).weights)
     del arrays["conv2d_1/bias"]
     np.savez(tmp_path / "w.npz", **arrays)
-    stderr = assert_user_error(invoke("run", MNIST, "--random", "2", "--weights", str(tmp_path / "w.npz"),
-                                      "--output", str(tmp_path / "y.npy")))
+    stderr = assert_user_error(
+        invoke(
+            "run",
+            MNIST,
+            "--random",
+            "2",
+            "--weights",
+            str(tmp_path / "w.npz"),
+            "--output",
+            str(tmp_path / "y.npy"),
+        )
+    )
     assert "conv2d_1/bias" in stderr and "missing" in stderr
     assert files(tmp_path) == ["w.npz"]
 
@@ -229,7 +257,9 @@ def test_weights_that_are_an_npy_file(tmp_path: Path) -> None:
 
 
 def test_missing_weights_file(tmp_path: Path) -> None:
-    stderr = assert_user_error(invoke("run", MNIST, "--random", "2", "--weights", str(tmp_path / "none.npz")))
+    stderr = assert_user_error(
+        invoke("run", MNIST, "--random", "2", "--weights", str(tmp_path / "none.npz"))
+    )
     assert "none.npz" in stderr
 
 
@@ -238,23 +268,45 @@ def test_init_then_run_with_weights_equals_run_without(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "34,826" in result.stdout
     with np.load(tmp_path / "w.npz", allow_pickle=False) as archive:
-        assert set(archive.files) == {"conv2d/kernel", "conv2d/bias", "conv2d_1/kernel", "conv2d_1/bias",
-                                      "dense/kernel", "dense/bias"}
+        assert set(archive.files) == {
+            "conv2d/kernel",
+            "conv2d/bias",
+            "conv2d_1/kernel",
+            "conv2d_1/bias",
+            "dense/kernel",
+            "dense/bias",
+        }
     x = save(tmp_path, "x.npy", digits(3, seed=6))
-    with_weights = invoke("run", MNIST, "--input", str(x), "--weights", str(tmp_path / "w.npz"),
-                          "--output", str(tmp_path / "a.npy"))
+    with_weights = invoke(
+        "run",
+        MNIST,
+        "--input",
+        str(x),
+        "--weights",
+        str(tmp_path / "w.npz"),
+        "--output",
+        str(tmp_path / "a.npy"),
+    )
     without = invoke("run", MNIST, "--input", str(x), "--output", str(tmp_path / "b.npy"))
-    assert with_weights.exit_code == 0 and without.exit_code == 0, (with_weights.output, without.output)
+    assert with_weights.exit_code == 0 and without.exit_code == 0, (
+        with_weights.output,
+        without.output,
+    )
     assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
     assert files(tmp_path) == ["a.npy", "b.npy", "w.npz", "x.npy"]
 
 
 def test_init_seed_changes_the_weights(tmp_path: Path) -> None:
     assert invoke("init", SEED_CNN, "-o", str(tmp_path / "w0.npz")).exit_code == 0
-    assert invoke("init", SEED_CNN, "-o", str(tmp_path / "w0_again.npz"), "--seed", "0").exit_code == 0
+    assert (
+        invoke("init", SEED_CNN, "-o", str(tmp_path / "w0_again.npz"), "--seed", "0").exit_code == 0
+    )
     assert invoke("init", SEED_CNN, "-o", str(tmp_path / "w5.npz"), "--seed", "5").exit_code == 0
-    with (np.load(tmp_path / "w0.npz") as w0, np.load(tmp_path / "w0_again.npz") as again,
-          np.load(tmp_path / "w5.npz") as w5):
+    with (
+        np.load(tmp_path / "w0.npz") as w0,
+        np.load(tmp_path / "w0_again.npz") as again,
+        np.load(tmp_path / "w5.npz") as w5,
+    ):
         assert set(w0.files) == set(w5.files) == set(again.files)
         for key in w0.files:
             assert np.array_equal(w0[key], again[key]), key
@@ -288,9 +340,13 @@ def test_output_file_holds_the_prediction_and_nothing_else(tmp_path: Path) -> No
 def test_output_with_batch_size(tmp_path: Path) -> None:
     x = digits(7, seed=8)
     path = save(tmp_path, "x.npy", x)
-    result = invoke("run", MNIST, "--input", str(path), "--output", str(tmp_path / "y.npy"), "--batch-size", "3")
+    result = invoke(
+        "run", MNIST, "--input", str(path), "--output", str(tmp_path / "y.npy"), "--batch-size", "3"
+    )
     assert result.exit_code == 0, result.output
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model_of(MNIST).predict(x), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "y.npy"), model_of(MNIST).predict(x), rtol=1e-5, atol=1e-7
+    )
     assert files(tmp_path) == ["x.npy", "y.npy"]
 
 
@@ -303,14 +359,18 @@ def test_output_overwrites_an_existing_file(tmp_path: Path) -> None:
 
 
 def test_output_into_a_missing_folder(tmp_path: Path) -> None:
-    assert_user_error(invoke("run", MNIST, "--random", "2", "--output", str(tmp_path / "no" / "y.npy")))
+    assert_user_error(
+        invoke("run", MNIST, "--random", "2", "--output", str(tmp_path / "no" / "y.npy"))
+    )
     assert files(tmp_path) == []
 
 
 def test_random_with_seed_is_deterministic(tmp_path: Path) -> None:
     runs = []
     for name, seed in (("a.npy", "3"), ("b.npy", "3"), ("c.npy", "4")):
-        result = invoke("run", MNIST, "--random", "5", "--seed", seed, "--output", str(tmp_path / name))
+        result = invoke(
+            "run", MNIST, "--random", "5", "--seed", seed, "--output", str(tmp_path / name)
+        )
         assert result.exit_code == 0, result.output
         runs.append(np.load(tmp_path / name))
     assert runs[0].shape == (5, 10)
@@ -321,7 +381,9 @@ def test_random_with_seed_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_random_seed_also_seeds_the_weights(tmp_path: Path) -> None:
-    result = invoke("run", MNIST, "--random", "2", "--seed", "3", "--output", str(tmp_path / "y.npy"))
+    result = invoke(
+        "run", MNIST, "--random", "2", "--seed", "3", "--output", str(tmp_path / "y.npy")
+    )
     assert result.exit_code == 0, result.output
     model = model_of(MNIST, seed=3)
     y = np.load(tmp_path / "y.npy")
@@ -342,7 +404,9 @@ def test_input_and_random_together_or_neither(tmp_path: Path, extra: list[str]) 
     assert "--input" in stderr and "--random" in stderr
 
 
-@pytest.mark.parametrize("option", [["--random", "0"], ["--batch-size", "0"], ["--max-memory", "lots"]])
+@pytest.mark.parametrize(
+    "option", [["--random", "0"], ["--batch-size", "0"], ["--max-memory", "lots"]]
+)
 def test_bad_option_values_are_usage_errors(option: list[str]) -> None:
     args = ["run", MNIST, *option] + ([] if option[0] == "--random" else ["--random", "1"])
     assert_user_error(invoke(*args), code=2)
@@ -353,8 +417,18 @@ def test_bad_option_values_are_usage_errors(option: list[str]) -> None:
 
 def test_max_memory_too_small(tmp_path: Path) -> None:
     x = save(tmp_path, "x.npy", digits(2))
-    stderr = assert_user_error(invoke("run", SEED_CNN, "--input", str(x), "--max-memory", "1KB",
-                                      "--output", str(tmp_path / "y.npy")))
+    stderr = assert_user_error(
+        invoke(
+            "run",
+            SEED_CNN,
+            "--input",
+            str(x),
+            "--max-memory",
+            "1KB",
+            "--output",
+            str(tmp_path / "y.npy"),
+        )
+    )
     assert "memory" in stderr
     assert files(tmp_path) == ["x.npy"]
 
@@ -364,7 +438,16 @@ def test_max_memory_forces_small_chunks(tmp_path: Path) -> None:
     limit = model.weight_bytes() + 2 * model.work_bytes_per_sample()
     x = digits(5, seed=9)
     path = save(tmp_path, "x.npy", x)
-    result = invoke("run", MNIST, "--input", str(path), "--max-memory", str(limit), "--output", str(tmp_path / "y.npy"))
+    result = invoke(
+        "run",
+        MNIST,
+        "--input",
+        str(path),
+        "--max-memory",
+        str(limit),
+        "--output",
+        str(tmp_path / "y.npy"),
+    )
     assert result.exit_code == 0, result.output
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x), rtol=1e-5, atol=1e-7)
 
@@ -372,7 +455,9 @@ def test_max_memory_forces_small_chunks(tmp_path: Path) -> None:
 def test_huge_model_is_refused_quickly(tmp_path: Path) -> None:
     config = tmp_path / "huge.yaml"
     config.write_text("input_shape: [100000]\nlayers:\n  - Dense: {units: 100000}\n")
-    stderr = assert_user_error(invoke("run", str(config), "--random", "1", "--output", str(tmp_path / "y.npy")))
+    stderr = assert_user_error(
+        invoke("run", str(config), "--random", "1", "--output", str(tmp_path / "y.npy"))
+    )
     assert "memory" in stderr
     assert files(tmp_path) == ["huge.yaml"]
 
@@ -381,20 +466,25 @@ def test_huge_model_is_refused_quickly(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("error", [DataError("disk on fire"), KeyboardInterrupt()])
-def test_error_mid_run_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        error: BaseException) -> None:
+def test_error_mid_run_leaves_no_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
     x = save(tmp_path, "x.npy", digits(6, seed=10))
     original = Model.forward
     calls: list[int] = []
 
-    def failing_forward(self: Model, batch: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+    def failing_forward(
+        self: Model, batch: np.ndarray, *args: object, **kwargs: object
+    ) -> np.ndarray:
         calls.append(len(batch))
         if len(calls) == 2:
             raise error
         return original(self, batch, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr("builder.model.Model.forward", failing_forward)
-    result = invoke("run", MNIST, "--input", str(x), "--batch-size", "2", "--output", str(tmp_path / "y.npy"))
+    result = invoke(
+        "run", MNIST, "--input", str(x), "--batch-size", "2", "--output", str(tmp_path / "y.npy")
+    )
     assert calls == [2, 2]
     assert result.exit_code != 0
     assert isinstance(result.exception, SystemExit)
@@ -404,20 +494,35 @@ def test_error_mid_run_leaves_no_output(tmp_path: Path, monkeypatch: pytest.Monk
     assert files(tmp_path) == ["x.npy"]  # neither y.npy nor a temporary .part file
 
 
-def test_error_mid_run_keeps_a_previous_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_mid_run_keeps_a_previous_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     x = save(tmp_path, "x.npy", digits(6, seed=11))
     np.save(tmp_path / "y.npy", np.arange(3))
     original = Model.forward
     calls: list[int] = []
 
-    def failing_forward(self: Model, batch: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+    def failing_forward(
+        self: Model, batch: np.ndarray, *args: object, **kwargs: object
+    ) -> np.ndarray:
         calls.append(1)
         if len(calls) == 3:
             raise DataError("stop")
         return original(self, batch, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr("builder.model.Model.forward", failing_forward)
-    assert_user_error(invoke("run", MNIST, "--input", str(x), "--batch-size", "2", "--output", str(tmp_path / "y.npy")))
+    assert_user_error(
+        invoke(
+            "run",
+            MNIST,
+            "--input",
+            str(x),
+            "--batch-size",
+            "2",
+            "--output",
+            str(tmp_path / "y.npy"),
+        )
+    )
     assert np.array_equal(np.load(tmp_path / "y.npy"), np.arange(3))
     assert files(tmp_path) == ["x.npy", "y.npy"]
 
@@ -425,11 +530,22 @@ def test_error_mid_run_keeps_a_previous_output(tmp_path: Path, monkeypatch: pyte
 # --------------------------------------------------------------------------- details
 
 
-def test_max_memory_above_the_default_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_max_memory_above_the_default_is_honoured(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     # A model whose weights exceed the default limit runs when --max-memory allows it. The
     # default (4 GiB) is lowered to 100 kB here so the seed CNN's 218 kB of weights exceed it.
     monkeypatch.setattr("builder.model.DEFAULT_MAX_MEMORY", 100_000)
-    result = invoke("run", SEED_CNN, "--random", "2", "--max-memory", "1GiB", "--output", str(tmp_path / "y.npy"))
+    result = invoke(
+        "run",
+        SEED_CNN,
+        "--random",
+        "2",
+        "--max-memory",
+        "1GiB",
+        "--output",
+        str(tmp_path / "y.npy"),
+    )
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "y.npy").shape == (2, 3, 3, 64)
 

@@ -71,7 +71,10 @@ def test_validate_bad_file_prints_every_error_on_stderr(tmp_path: Path) -> None:
 
 
 def test_validate_reports_graph_errors(tmp_path: Path) -> None:
-    path = write(tmp_path / "small.yaml", "input_shape: [2, 2, 1]\nlayers:\n  - Conv2D: {filters: 1, kernel_size: 3}\n")
+    path = write(
+        tmp_path / "small.yaml",
+        "input_shape: [2, 2, 1]\nlayers:\n  - Conv2D: {filters: 1, kernel_size: 3}\n",
+    )
     result = invoke("validate", path)
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -86,7 +89,10 @@ def test_validate_several_files_one_bad(tmp_path: Path) -> None:
     result = invoke("validate", first, bad, last)
     assert result.exit_code == 1
     assert result.stdout == f"{first}: ok\n{last}: ok\n"
-    assert result.stderr == f"{bad}:3:23: layers[0] (Conv2D) filters: must be a positive integer, got -4\n"
+    assert (
+        result.stderr
+        == f"{bad}:3:23: layers[0] (Conv2D) filters: must be a positive integer, got -4\n"
+    )
     assert "Traceback" not in result.output
 
 
@@ -140,10 +146,18 @@ def test_python_tag_is_refused_and_runs_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("name: !!python/name:os.system\ninput_shape: [1]\nlayers: [Flatten]\n",
-         "1:7: unsupported YAML tag '!!python/name:os.system'"),
-        ("name: !!binary aGVsbG8=\ninput_shape: [1]\nlayers: [Flatten]\n", "1:7: unsupported YAML tag '!!binary'"),
-        ("name: !custom x\ninput_shape: [1]\nlayers: [Flatten]\n", "1:7: unsupported YAML tag '!custom'"),
+        (
+            "name: !!python/name:os.system\ninput_shape: [1]\nlayers: [Flatten]\n",
+            "1:7: unsupported YAML tag '!!python/name:os.system'",
+        ),
+        (
+            "name: !!binary aGVsbG8=\ninput_shape: [1]\nlayers: [Flatten]\n",
+            "1:7: unsupported YAML tag '!!binary'",
+        ),
+        (
+            "name: !custom x\ninput_shape: [1]\nlayers: [Flatten]\n",
+            "1:7: unsupported YAML tag '!custom'",
+        ),
     ],
 )
 def test_other_non_standard_tags_are_refused(tmp_path: Path, text: str, message: str) -> None:
@@ -164,12 +178,17 @@ def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
     start = time.perf_counter()
     result = invoke("validate", path)
     assert time.perf_counter() - start < 2.0
-    assert_refused(result, f"{path}: document too large after alias expansion (more than 100,000 nodes)\n")
+    assert_refused(
+        result, f"{path}: document too large after alias expansion (more than 100,000 nodes)\n"
+    )
 
 
 def test_duplicate_key_names_both_lines(tmp_path: Path) -> None:
     path = write(tmp_path / "dup.yaml", "input_shape: [1]\nlayers: [Flatten]\ninput_shape: [2]\n")
-    assert_refused(invoke("validate", path), f"{path}:3:1: duplicate key 'input_shape' (first defined on line 1)\n")
+    assert_refused(
+        invoke("validate", path),
+        f"{path}:3:1: duplicate key 'input_shape' (first defined on line 1)\n",
+    )
 
 
 def test_duplicate_key_inside_a_layer(tmp_path: Path) -> None:
@@ -177,7 +196,9 @@ def test_duplicate_key_inside_a_layer(tmp_path: Path) -> None:
         tmp_path / "dup.yaml",
         "input_shape: [8, 8, 1]\nlayers:\n  - Conv2D:\n      filters: 4\n      kernel_size: 3\n      filters: 8\n",
     )
-    assert_refused(invoke("validate", path), f"{path}:6:7: duplicate key 'filters' (first defined on line 4)\n")
+    assert_refused(
+        invoke("validate", path), f"{path}:6:7: duplicate key 'filters' (first defined on line 4)\n"
+    )
 
 
 def test_two_mib_file_is_refused(tmp_path: Path) -> None:
@@ -193,9 +214,17 @@ def test_two_mib_file_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        pytest.param("- Conv2D\n- Flatten\n", "1:1: the config must be a mapping (key: value), got a list", id="list"),
-        pytest.param("hello\n", "1:1: the config must be a mapping (key: value), got a string", id="string"),
-        pytest.param("42\n", "1:1: the config must be a mapping (key: value), got an integer", id="integer"),
+        pytest.param(
+            "- Conv2D\n- Flatten\n",
+            "1:1: the config must be a mapping (key: value), got a list",
+            id="list",
+        ),
+        pytest.param(
+            "hello\n", "1:1: the config must be a mapping (key: value), got a string", id="string"
+        ),
+        pytest.param(
+            "42\n", "1:1: the config must be a mapping (key: value), got an integer", id="integer"
+        ),
         pytest.param("", ": empty config file", id="empty"),
         pytest.param("# only a comment\n\n", ": empty config file", id="comment-only"),
         pytest.param("---\n", ": empty config file", id="empty-document"),
@@ -210,7 +239,9 @@ def test_document_that_is_not_a_mapping(tmp_path: Path, text: str, message: str)
 def test_invalid_utf8_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes(b"input_shape: [1]\nname: caf\xe9\nlayers: [Flatten]\n")
-    assert_refused(invoke("validate", str(path)), f"{path}:2:10: the file is not valid UTF-8 (byte 0xe9)\n")
+    assert_refused(
+        invoke("validate", str(path)), f"{path}:2:10: the file is not valid UTF-8 (byte 0xe9)\n"
+    )
 
 
 def test_tab_indented_file_is_refused(tmp_path: Path) -> None:

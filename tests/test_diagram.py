@@ -98,7 +98,7 @@ def dot_tokens(text: str) -> list[tuple[str, str]]:
     tokens, position = [], 0
     while text[position:].strip():
         match = _DOT_TOKEN.match(text, position)
-        assert match is not None, f"cannot tokenize DOT at {text[position:position + 30]!r}"
+        assert match is not None, f"cannot tokenize DOT at {text[position : position + 30]!r}"
         kind = match.lastgroup
         assert kind is not None
         tokens.append((kind, match.group(kind)))
@@ -196,7 +196,11 @@ def test_dot_of_a_residual_block_parses() -> None:
     for source, target in graph.edges:
         assert source in graph.nodes and target in graph.nodes
     assert graph.edges == RESIDUAL_EDGES
-    assert graph.nodes["conv2d_1"]["label"].split("\\n") == ["conv2d_1", "Conv2D", "(None, 8, 8, 4)"]
+    assert graph.nodes["conv2d_1"]["label"].split("\\n") == [
+        "conv2d_1",
+        "Conv2D",
+        "(None, 8, 8, 4)",
+    ]
 
 
 def test_mermaid_edges_are_the_data_flow() -> None:
@@ -331,7 +335,9 @@ def test_cli_graph_on_an_example_config() -> None:
 
 
 def test_cli_graph_invalid_config_exits_1_with_a_position(tmp_path: Path) -> None:
-    path = write(tmp_path, RESIDUAL_BLOCK.replace("[conv2d_1, input]", "[conv2d_1, inptu]"), "bad.yaml")
+    path = write(
+        tmp_path, RESIDUAL_BLOCK.replace("[conv2d_1, input]", "[conv2d_1, inptu]"), "bad.yaml"
+    )
     result = graph_command(path)
     assert result.exit_code == 1
     assert result.stdout == ""

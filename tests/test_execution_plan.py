@@ -59,7 +59,9 @@ def test_pooling_first_gives_identical_bits(activation: str, inline: bool, paddi
     assert np.array_equal(model(x), layer_by_layer(model, x))
 
 
-@pytest.mark.parametrize("activation", ["elu", "gelu", "sigmoid", "{PReLU: {}}", "{ELU: {alpha: 0.5}}"])
+@pytest.mark.parametrize(
+    "activation", ["elu", "gelu", "sigmoid", "{PReLU: {}}", "{ELU: {alpha: 0.5}}"]
+)
 def test_other_activations_keep_their_order(activation: str) -> None:
     model = builder.load(config(activation, inline=True, padding="valid"))
     assert not model._pool_first

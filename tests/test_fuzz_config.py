@@ -18,7 +18,9 @@ from builder.graph import compile_spec
 from builder.spec.model import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG_TEXTS = [path.read_text(encoding="utf-8") for path in sorted((ROOT / "configs").glob("*.yaml"))]
+CONFIG_TEXTS = [
+    path.read_text(encoding="utf-8") for path in sorted((ROOT / "configs").glob("*.yaml"))
+]
 
 FUZZ = settings(
     max_examples=150,
@@ -47,7 +49,10 @@ def check(text: str, *, exact_lines: bool = True) -> ModelSpec | None:
             assert str(problem)
             if problem.line is None:
                 continue
-            assert 1 <= problem.line <= (len(lines) if exact_lines else most_lines), (problem, len(lines))
+            assert 1 <= problem.line <= (len(lines) if exact_lines else most_lines), (
+                problem,
+                len(lines),
+            )
             if exact_lines and problem.col is not None:
                 assert 1 <= problem.col <= len(lines[problem.line - 1]) + 1, problem
         return None
@@ -65,13 +70,78 @@ _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 # --------------------------------------------------------------------------- random YAML-ish text
 
 FRAGMENTS = [
-    "input_shape: ", "layers:", "\n", "\n  - ", "  ", "- ", ": ", ", ", "{", "}", "[", "]", "'", '"', "#",
-    "&a ", "*a", "&b ", "*b", "<<: ", "? ", "|", ">", "---", "...", "%YAML 1.1", "!!str ", "!!int ",
-    "!!python/object/apply:os.system ", "!!binary ", "!foo ", "\t", "\ufeff", "\x00", "\x85", "\r",
-    "Conv2D", "Dense", "Flatten", "relu", "LeakyReLU", "type", "filters", "kernel_size", "units",
-    "activation", "name", "input", "padding", "same", "alpha", "negative_slope", "inputs", "Add",
-    "0", "1", "-1", "3", "28", "1e400", ".nan", ".inf", "yes", "null", "~", "0x1F", "1_000", "é", "😀",
-    "[28, 28, 1]", "{filters: 8, kernel_size: 3}", "2001-12-14",
+    "input_shape: ",
+    "layers:",
+    "\n",
+    "\n  - ",
+    "  ",
+    "- ",
+    ": ",
+    ", ",
+    "{",
+    "}",
+    "[",
+    "]",
+    "'",
+    '"',
+    "#",
+    "&a ",
+    "*a",
+    "&b ",
+    "*b",
+    "<<: ",
+    "? ",
+    "|",
+    ">",
+    "---",
+    "...",
+    "%YAML 1.1",
+    "!!str ",
+    "!!int ",
+    "!!python/object/apply:os.system ",
+    "!!binary ",
+    "!foo ",
+    "\t",
+    "\ufeff",
+    "\x00",
+    "\x85",
+    "\r",
+    "Conv2D",
+    "Dense",
+    "Flatten",
+    "relu",
+    "LeakyReLU",
+    "type",
+    "filters",
+    "kernel_size",
+    "units",
+    "activation",
+    "name",
+    "input",
+    "padding",
+    "same",
+    "alpha",
+    "negative_slope",
+    "inputs",
+    "Add",
+    "0",
+    "1",
+    "-1",
+    "3",
+    "28",
+    "1e400",
+    ".nan",
+    ".inf",
+    "yes",
+    "null",
+    "~",
+    "0x1F",
+    "1_000",
+    "é",
+    "😀",
+    "[28, 28, 1]",
+    "{filters: 8, kernel_size: 3}",
+    "2001-12-14",
 ]
 
 yamlish = st.lists(
@@ -81,17 +151,43 @@ yamlish = st.lists(
 
 
 @FUZZ
-@given(prefix=st.sampled_from(["", "input_shape: [8, 8, 3]\nlayers:\n  - ", "layers:\n  - "]), body=yamlish)
+@given(
+    prefix=st.sampled_from(["", "input_shape: [8, 8, 3]\nlayers:\n  - ", "layers:\n  - "]),
+    body=yamlish,
+)
 def test_random_text_gives_a_spec_or_a_config_error(prefix: str, body: str) -> None:
     check(prefix + body + "\n", exact_lines=False)
 
 
 # --------------------------------------------------------------------------- mutated example configs
 
-TOKENS = ["-1", "0", "yes", "null", '"x"', "[1, 2]", "{}", "1e400", ".nan", "3.5", "''", "*x", "&y z",
-          "!!python/name:os.system", "Conv2D", "input", "[]", "- a", "{type: Flatten}", "~", "-.inf"]
+TOKENS = [
+    "-1",
+    "0",
+    "yes",
+    "null",
+    '"x"',
+    "[1, 2]",
+    "{}",
+    "1e400",
+    ".nan",
+    "3.5",
+    "''",
+    "*x",
+    "&y z",
+    "!!python/name:os.system",
+    "Conv2D",
+    "input",
+    "[]",
+    "- a",
+    "{type: Flatten}",
+    "~",
+    "-.inf",
+]
 _SCALAR = re.compile(r"[A-Za-z0-9_.+-]+")
-_VALUE = re.compile(r"(?<=: )[^\s,{}\[\]#]+|(?<=\[)[^\s,\]]+|(?<=, )[^\s,{}\[\]#:]+")  # after `: `, `[`, `, `
+_VALUE = re.compile(
+    r"(?<=: )[^\s,{}\[\]#]+|(?<=\[)[^\s,\]]+|(?<=, )[^\s,{}\[\]#:]+"
+)  # after `: `, `[`, `, `
 MUTATIONS = ["delete", "duplicate", "token", "value", "value", "value", "swap", "indent", "insert"]
 
 
@@ -110,7 +206,9 @@ def mutated_config(draw: st.DrawFn) -> str:
             scalars = list((_SCALAR if kind == "token" else _VALUE).finditer(line))
             if scalars:
                 match = draw(st.sampled_from(scalars))
-                lines[index] = line[: match.start()] + draw(st.sampled_from(TOKENS)) + line[match.end() :]
+                lines[index] = (
+                    line[: match.start()] + draw(st.sampled_from(TOKENS)) + line[match.end() :]
+                )
         elif kind == "swap" and len(line) >= 2:
             at = draw(st.integers(0, len(line) - 2))
             lines[index] = line[:at] + line[at + 1] + line[at] + line[at + 2 :]

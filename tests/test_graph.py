@@ -110,7 +110,8 @@ def randomize_weights(model: Model, directory: Path) -> None:
     """Load random weights (positive variances) so that no layer is an identity."""
     rng = np.random.default_rng(7)
     arrays = {
-        key: rng.uniform(0.5, 2.0, size=array.shape) if key.endswith("moving_variance")
+        key: rng.uniform(0.5, 2.0, size=array.shape)
+        if key.endswith("moving_variance")
         else rng.normal(size=array.shape)
         for key, array in model.weights.items()
     }
@@ -245,7 +246,9 @@ def test_add_with_one_input() -> None:
         """
     )
     assert (problem.line, problem.col) == (4, 19)  # the inputs list
-    assert str(problem) == "<string>:4:19: layers[1] (Add) inputs: Add needs at least 2 inputs, got 1"
+    assert (
+        str(problem) == "<string>:4:19: layers[1] (Add) inputs: Add needs at least 2 inputs, got 1"
+    )
 
 
 def test_merge_without_inputs_reads_only_the_previous_layer() -> None:
@@ -322,7 +325,10 @@ def test_concatenate_rank_mismatch() -> None:
 
 @pytest.mark.parametrize(
     ("axis", "message"),
-    [(4, "axis=4 is out of range for a 3-D input"), (0, "axis=0 is the batch axis; choose a per-sample axis")],
+    [
+        (4, "axis=4 is out of range for a 3-D input"),
+        (0, "axis=0 is the batch axis; choose a per-sample axis"),
+    ],
 )
 def test_concatenate_axis_must_be_a_per_sample_axis(axis: int, message: str) -> None:
     problem = only_problem(
@@ -438,7 +444,9 @@ def test_every_problem_is_reported_once_without_cascades() -> None:
 
 def test_errors_in_a_file_carry_its_name(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
-    path.write_text("input_shape: [8, 8, 3]\nlayers:\n  - Add: {inputs: [input, nope]}\n", encoding="utf-8")
+    path.write_text(
+        "input_shape: [8, 8, 3]\nlayers:\n  - Add: {inputs: [input, nope]}\n", encoding="utf-8"
+    )
     with pytest.raises(ConfigError) as info:
         compile_spec(parse(path))
     assert str(info.value) == f"{path}:3:27: layers[0] (Add) inputs: unknown layer 'nope'"
@@ -483,7 +491,11 @@ def test_a_sequential_model_has_no_warnings() -> None:
 
 
 def deep_residual_yaml(blocks: int) -> str:
-    lines = ["input_shape: [4, 4, 2]", "layers:", "  - Conv2D: {filters: 2, kernel_size: 1, name: stem}"]
+    lines = [
+        "input_shape: [4, 4, 2]",
+        "layers:",
+        "  - Conv2D: {filters: 2, kernel_size: 1, name: stem}",
+    ]
     previous = "stem"
     for k in range(blocks):
         lines += [
@@ -572,8 +584,10 @@ def test_resnet_small_has_projection_shortcuts() -> None:
     adds = [node for node in model.nodes if node.layer.type_name == "Add"]
     assert len(adds) >= 3
     projections = [
-        node for node in model.nodes
-        if node.layer.type_name == "Conv2D" and node.layer.spec.kernel_size == (1, 1)
+        node
+        for node in model.nodes
+        if node.layer.type_name == "Conv2D"
+        and node.layer.spec.kernel_size == (1, 1)
         and node.layer.spec.strides == (2, 2)
     ]
     assert projections

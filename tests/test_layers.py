@@ -55,37 +55,135 @@ CONV_CASES = [
     ("Conv2D: {filters: 4, kernel_size: 3}", (8, 8, 2), (6, 6, 4), 76, 76, 6 * 6 * 4 * 18),
     ("Convolution2D: {filters: 4, kernel_size: [3, 3]}", (8, 8, 2), (6, 6, 4), 76, 76, 2592),
     # same: ceil(8/1) = 8
-    ("Conv2D: {filters: 4, kernel_size: 3, padding: same}", (8, 8, 2), (8, 8, 4), 76, 76, 8 * 8 * 4 * 18),
+    (
+        "Conv2D: {filters: 4, kernel_size: 3, padding: same}",
+        (8, 8, 2),
+        (8, 8, 4),
+        76,
+        76,
+        8 * 8 * 4 * 18,
+    ),
     # valid, stride 2: floor((9 − 3)/2) + 1 = 4; params 3·3·3·5 + 5
-    ("Conv2D: {filters: 5, kernel_size: 3, strides: 2}", (9, 9, 3), (4, 4, 5), 140, 140, 16 * 5 * 27),
+    (
+        "Conv2D: {filters: 5, kernel_size: 3, strides: 2}",
+        (9, 9, 3),
+        (4, 4, 5),
+        140,
+        140,
+        16 * 5 * 27,
+    ),
     # same, stride 2: ceil(9/2) = 5
-    ("Conv2D: {filters: 5, kernel_size: 3, strides: 2, padding: same}", (9, 9, 3), (5, 5, 5), 140, 140, 25 * 5 * 27),
+    (
+        "Conv2D: {filters: 5, kernel_size: 3, strides: 2, padding: same}",
+        (9, 9, 3),
+        (5, 5, 5),
+        140,
+        140,
+        25 * 5 * 27,
+    ),
     # rectangular kernel and strides, same: ceil(7/2) = 4, ceil(10/3) = 4; params 2·4·1·2 + 2
-    ("Conv2D: {filters: 2, kernel_size: [2, 4], strides: [2, 3], padding: same}", (7, 10, 1), (4, 4, 2), 18, 18, 16 * 2 * 8),
+    (
+        "Conv2D: {filters: 2, kernel_size: [2, 4], strides: [2, 3], padding: same}",
+        (7, 10, 1),
+        (4, 4, 2),
+        18,
+        18,
+        16 * 2 * 8,
+    ),
     # even kernel, same: 6; params 4·4·1·1 + 1
     ("Conv2D: {filters: 1, kernel_size: 4, padding: same}", (6, 6, 1), (6, 6, 1), 17, 17, 36 * 16),
     # dilation 2: reach 5, 10 − 5 + 1 = 6
-    ("Conv2D: {filters: 3, kernel_size: 3, dilation_rate: 2}", (10, 10, 1), (6, 6, 3), 30, 30, 36 * 3 * 9),
+    (
+        "Conv2D: {filters: 3, kernel_size: 3, dilation_rate: 2}",
+        (10, 10, 1),
+        (6, 6, 3),
+        30,
+        30,
+        36 * 3 * 9,
+    ),
     # dilation [2, 1]: 10 − 5 + 1 = 6, 8 − 3 + 1 = 6; params 3·3·2·2 + 2
-    ("Conv2D: {filters: 2, kernel_size: 3, dilation_rate: [2, 1]}", (10, 8, 2), (6, 6, 2), 38, 38, 36 * 2 * 18),
+    (
+        "Conv2D: {filters: 2, kernel_size: 3, dilation_rate: [2, 1]}",
+        (10, 8, 2),
+        (6, 6, 2),
+        38,
+        38,
+        36 * 2 * 18,
+    ),
     # dilation 2 with stride 2 (Keras refuses it, we compute it): floor((11 − 5)/2) + 1 = 4
-    ("Conv2D: {filters: 1, kernel_size: 3, dilation_rate: 2, strides: 2}", (11, 11, 1), (4, 4, 1), 10, 10, 16 * 9),
+    (
+        "Conv2D: {filters: 1, kernel_size: 3, dilation_rate: 2, strides: 2}",
+        (11, 11, 1),
+        (4, 4, 1),
+        10,
+        10,
+        16 * 9,
+    ),
     # dilation 2, same: ceil(7/1) = 7
-    ("Conv2D: {filters: 2, kernel_size: 3, dilation_rate: 2, padding: same}", (7, 7, 1), (7, 7, 2), 20, 20, 49 * 2 * 9),
+    (
+        "Conv2D: {filters: 2, kernel_size: 3, dilation_rate: 2, padding: same}",
+        (7, 7, 1),
+        (7, 7, 2),
+        20,
+        20,
+        49 * 2 * 9,
+    ),
     # groups 2: kernel (3, 3, 4/2, 6) → 108 + 6
-    ("Conv2D: {filters: 6, kernel_size: 3, groups: 2}", (5, 5, 4), (3, 3, 6), 114, 114, 9 * 6 * 9 * 2),
+    (
+        "Conv2D: {filters: 6, kernel_size: 3, groups: 2}",
+        (5, 5, 4),
+        (3, 3, 6),
+        114,
+        114,
+        9 * 6 * 9 * 2,
+    ),
     # groups 3 with a 1×1 kernel: kernel (1, 1, 2, 3) → 6 + 3
     ("Conv2D: {filters: 3, kernel_size: 1, groups: 3}", (4, 4, 6), (4, 4, 3), 9, 9, 16 * 3 * 2),
     # use_bias false: 1·1·3·4
-    ("Conv2D: {filters: 4, kernel_size: 1, use_bias: false}", (5, 5, 3), (5, 5, 4), 12, 12, 25 * 4 * 3),
+    (
+        "Conv2D: {filters: 4, kernel_size: 1, use_bias: false}",
+        (5, 5, 3),
+        (5, 5, 4),
+        12,
+        12,
+        25 * 4 * 3,
+    ),
     # inline activations change nothing but PReLU, which adds its alpha
     ("Conv2D: {filters: 4, kernel_size: 3, activation: relu}", (8, 8, 2), (6, 6, 4), 76, 76, 2592),
-    ("Conv2D: {filters: 4, kernel_size: 3, activation: {LeakyReLU: {alpha: 0.05}}}", (8, 8, 2), (6, 6, 4), 76, 76, 2592),
-    ("Conv2D: {filters: 4, kernel_size: 3, activation: {type: ReLU, max_value: 6.0}}", (8, 8, 2), (6, 6, 4), 76, 76, 2592),
+    (
+        "Conv2D: {filters: 4, kernel_size: 3, activation: {LeakyReLU: {alpha: 0.05}}}",
+        (8, 8, 2),
+        (6, 6, 4),
+        76,
+        76,
+        2592,
+    ),
+    (
+        "Conv2D: {filters: 4, kernel_size: 3, activation: {type: ReLU, max_value: 6.0}}",
+        (8, 8, 2),
+        (6, 6, 4),
+        76,
+        76,
+        2592,
+    ),
     # inline PReLU: alpha (6, 6, 4) = 144
-    ("Conv2D: {filters: 4, kernel_size: 3, activation: {PReLU: {}}}", (8, 8, 2), (6, 6, 4), 220, 220, 2592),
+    (
+        "Conv2D: {filters: 4, kernel_size: 3, activation: {PReLU: {}}}",
+        (8, 8, 2),
+        (6, 6, 4),
+        220,
+        220,
+        2592,
+    ),
     # inline PReLU shared over H and W: alpha (1, 1, 4)
-    ("Conv2D: {filters: 4, kernel_size: 3, activation: {PReLU: {shared_axes: [1, 2]}}}", (8, 8, 2), (6, 6, 4), 80, 80, 2592),
+    (
+        "Conv2D: {filters: 4, kernel_size: 3, activation: {PReLU: {shared_axes: [1, 2]}}}",
+        (8, 8, 2),
+        (6, 6, 4),
+        80,
+        80,
+        2592,
+    ),
 ]
 
 POOLING_CASES = [
@@ -184,16 +282,32 @@ def test_layer_shape_params_macs(
 
 # Weight layouts are Keras's: Conv2D (kh, kw, C/groups, filters), Dense (in, units).
 WEIGHT_SHAPE_CASES = [
-    ("Conv2D: {filters: 6, kernel_size: [2, 3], groups: 2, name: c}", (5, 5, 4),
-     {"c/kernel": (2, 3, 2, 6), "c/bias": (6,)}),
-    ("Conv2D: {filters: 4, kernel_size: 3, use_bias: false, activation: {PReLU: {shared_axes: [1, 2]}}, name: c}",
-     (8, 8, 2), {"c/kernel": (3, 3, 2, 4), "c/alpha": (1, 1, 4)}),
+    (
+        "Conv2D: {filters: 6, kernel_size: [2, 3], groups: 2, name: c}",
+        (5, 5, 4),
+        {"c/kernel": (2, 3, 2, 6), "c/bias": (6,)},
+    ),
+    (
+        "Conv2D: {filters: 4, kernel_size: 3, use_bias: false, activation: {PReLU: {shared_axes: [1, 2]}}, name: c}",
+        (8, 8, 2),
+        {"c/kernel": (3, 3, 2, 4), "c/alpha": (1, 1, 4)},
+    ),
     ("Dense: {units: 5, name: d}", (3, 4, 7), {"d/kernel": (7, 5), "d/bias": (5,)}),
-    ("Dense: {units: 5, activation: {PReLU: {}}, name: d}", (7,), {"d/kernel": (7, 5), "d/bias": (5,), "d/alpha": (5,)}),
-    ("BatchNormalization: {axis: 1, name: bn}", (3, 5, 7),
-     {"bn/gamma": (3,), "bn/beta": (3,), "bn/moving_mean": (3,), "bn/moving_variance": (3,)}),
-    ("BatchNormalization: {center: false, name: bn}", (3, 5, 7),
-     {"bn/gamma": (7,), "bn/moving_mean": (7,), "bn/moving_variance": (7,)}),
+    (
+        "Dense: {units: 5, activation: {PReLU: {}}, name: d}",
+        (7,),
+        {"d/kernel": (7, 5), "d/bias": (5,), "d/alpha": (5,)},
+    ),
+    (
+        "BatchNormalization: {axis: 1, name: bn}",
+        (3, 5, 7),
+        {"bn/gamma": (3,), "bn/beta": (3,), "bn/moving_mean": (3,), "bn/moving_variance": (3,)},
+    ),
+    (
+        "BatchNormalization: {center: false, name: bn}",
+        (3, 5, 7),
+        {"bn/gamma": (7,), "bn/moving_mean": (7,), "bn/moving_variance": (7,)},
+    ),
     ("PReLU: {shared_axes: [3], name: p}", (4, 5, 3), {"p/alpha": (4, 5, 1)}),
     ("PReLU: {name: p}", (4, 5, 3), {"p/alpha": (4, 5, 3)}),
 ]
@@ -214,7 +328,12 @@ def test_inline_prelu_weight_is_named_after_its_layer() -> None:
         (5, 5, 1),
     )
     assert set(model.weights) == {
-        "conv2d/kernel", "conv2d/bias", "conv2d/alpha", "dense/kernel", "dense/bias", "dense/alpha",
+        "conv2d/kernel",
+        "conv2d/bias",
+        "conv2d/alpha",
+        "dense/kernel",
+        "dense/bias",
+        "dense/alpha",
     }
     assert model.weights["conv2d/alpha"].shape == (3, 3, 2)
     np.testing.assert_array_equal(model.weights["conv2d/alpha"], np.ones((3, 3, 2)))
@@ -228,8 +347,16 @@ def test_batch_normalization_inference_formula(tmp_path: Path) -> None:
     model = build("BatchNormalization: {epsilon: 0.01, name: bn}", (2, 3, 4))
     gamma, beta = np.array([1.0, 2.0, -0.5, 3.0]), np.array([0.1, -0.2, 0.3, 0.0])
     mean, variance = np.array([0.5, -1.0, 2.0, 0.0]), np.array([1.0, 4.0, 0.25, 9.0])
-    set_weights(model, tmp_path, {"bn/gamma": gamma, "bn/beta": beta, "bn/moving_mean": mean,
-                                  "bn/moving_variance": variance})
+    set_weights(
+        model,
+        tmp_path,
+        {
+            "bn/gamma": gamma,
+            "bn/beta": beta,
+            "bn/moving_mean": mean,
+            "bn/moving_variance": variance,
+        },
+    )
     x = sample(3, 2, 3, 4)
     expected = np.empty_like(x)
     for index in np.ndindex(*x.shape):
@@ -242,8 +369,16 @@ def test_batch_normalization_axis_1_on_a_3d_input(tmp_path: Path) -> None:
     model = build("BatchNormalization: {axis: 1, name: bn}", (3, 2, 5))
     gamma, beta = np.array([2.0, -1.0, 0.5]), np.array([1.0, 0.0, -3.0])
     mean, variance = np.array([0.0, 1.0, -2.0]), np.array([1.0, 0.5, 2.0])
-    set_weights(model, tmp_path, {"bn/gamma": gamma, "bn/beta": beta, "bn/moving_mean": mean,
-                                  "bn/moving_variance": variance})
+    set_weights(
+        model,
+        tmp_path,
+        {
+            "bn/gamma": gamma,
+            "bn/beta": beta,
+            "bn/moving_mean": mean,
+            "bn/moving_variance": variance,
+        },
+    )
     x = sample(2, 3, 2, 5)
     expected = np.empty_like(x)
     for index in np.ndindex(*x.shape):
@@ -253,8 +388,13 @@ def test_batch_normalization_axis_1_on_a_3d_input(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("center", "scale"), [(False, True), (True, False), (False, False)])
-def test_batch_normalization_without_center_or_scale(tmp_path: Path, center: bool, scale: bool) -> None:
-    model = build(f"BatchNormalization: {{center: {str(center).lower()}, scale: {str(scale).lower()}, name: bn}}", (3,))
+def test_batch_normalization_without_center_or_scale(
+    tmp_path: Path, center: bool, scale: bool
+) -> None:
+    model = build(
+        f"BatchNormalization: {{center: {str(center).lower()}, scale: {str(scale).lower()}, name: bn}}",
+        (3,),
+    )
     gamma, beta = np.array([2.0, 3.0, 4.0]), np.array([10.0, 20.0, 30.0])
     mean, variance = np.array([1.0, 2.0, 3.0]), np.array([3.999, 0.999, 8.999])  # + eps: 4, 1, 9
     arrays = {"bn/moving_mean": mean, "bn/moving_variance": variance}
@@ -271,8 +411,16 @@ def test_batch_normalization_without_center_or_scale(tmp_path: Path, center: boo
 
 def test_batch_normalization_float32(tmp_path: Path) -> None:
     model = build("BatchNormalization: {name: bn}", (4,), dtype="float32")
-    set_weights(model, tmp_path, {"bn/gamma": np.full(4, 2.0), "bn/beta": np.full(4, 1.0),
-                                  "bn/moving_mean": np.full(4, 3.0), "bn/moving_variance": np.full(4, 0.999)})
+    set_weights(
+        model,
+        tmp_path,
+        {
+            "bn/gamma": np.full(4, 2.0),
+            "bn/beta": np.full(4, 1.0),
+            "bn/moving_mean": np.full(4, 3.0),
+            "bn/moving_variance": np.full(4, 0.999),
+        },
+    )
     y = model(np.array([[3.0, 4.0, 2.0, 5.0]], dtype=np.float32))
     assert y.dtype == np.float32
     np.testing.assert_allclose(y, [[1.0, 3.0, -1.0, 5.0]], rtol=1e-6)
@@ -288,7 +436,10 @@ def test_dense_on_3d_input_matches_einsum(tmp_path: Path) -> None:
 
 
 def test_dense_inline_prelu_on_3d_input(tmp_path: Path) -> None:
-    model = build("Dense: {units: 2, use_bias: false, activation: {PReLU: {shared_axes: [1]}}, name: d}", (3, 4))
+    model = build(
+        "Dense: {units: 2, use_bias: false, activation: {PReLU: {shared_axes: [1]}}, name: d}",
+        (3, 4),
+    )
     kernel, alpha = sample(4, 2, seed=3), np.array([[0.1, -2.0]])
     set_weights(model, tmp_path, {"d/kernel": kernel, "d/alpha": alpha})
     x = sample(5, 3, 4)
@@ -330,14 +481,18 @@ def test_softmax_large_logits_float32() -> None:
     ("shared_axes", "alpha_shape"),
     [("null", (2, 3, 4)), ("[1, 2]", (1, 1, 4)), ("[3]", (2, 3, 1)), ("[2]", (2, 1, 4))],
 )
-def test_prelu_with_shared_axes_matches_formula(tmp_path: Path, shared_axes: str, alpha_shape: Shape) -> None:
+def test_prelu_with_shared_axes_matches_formula(
+    tmp_path: Path, shared_axes: str, alpha_shape: Shape
+) -> None:
     model = build(f"PReLU: {{shared_axes: {shared_axes}, name: p}}", (2, 3, 4))
     alpha = sample(*alpha_shape, seed=5)
     set_weights(model, tmp_path, {"p/alpha": alpha})
     x = sample(3, 2, 3, 4)
     expected = np.empty_like(x)
     for n, h, w, c in np.ndindex(*x.shape):
-        a = alpha[min(h, alpha_shape[0] - 1), min(w, alpha_shape[1] - 1), min(c, alpha_shape[2] - 1)]
+        a = alpha[
+            min(h, alpha_shape[0] - 1), min(w, alpha_shape[1] - 1), min(c, alpha_shape[2] - 1)
+        ]
         expected[n, h, w, c] = x[n, h, w, c] if x[n, h, w, c] >= 0 else a * x[n, h, w, c]
     np.testing.assert_allclose(model(x), expected, rtol=1e-12)
 
@@ -373,7 +528,24 @@ RELU_ARGUMENTS = [
     (0.5, 0.25, 1.0),  # max_value below the threshold: 0 up to the threshold, then the cap
     (1.5, 3.0, 2.0),
 ]
-RELU_INPUTS = [-1e4, -3.0, -1.0, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 6.0, 7.5, 1e4]
+RELU_INPUTS = [
+    -1e4,
+    -3.0,
+    -1.0,
+    -0.25,
+    0.0,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    3.0,
+    6.0,
+    7.5,
+    1e4,
+]
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -395,13 +567,19 @@ def test_relu_at_the_threshold_is_zero() -> None:
     # x exactly at the threshold: the "x > threshold" branch does not apply, and
     # negative_slope·(x − threshold) is 0.
     model = build("ReLU: {threshold: 1.5, negative_slope: 0.3, max_value: 4.0}", (3,))
-    np.testing.assert_array_equal(model(np.array([[1.5, 1.5000001, 1.4999999]])),
-                                  [[0.0, 1.5000001, 0.3 * (1.4999999 - 1.5)]])
+    np.testing.assert_array_equal(
+        model(np.array([[1.5, 1.5000001, 1.4999999]])), [[0.0, 1.5000001, 0.3 * (1.4999999 - 1.5)]]
+    )
 
 
 def test_inline_relu_block_on_conv(tmp_path: Path) -> None:
-    model = build("Conv2D: {filters: 1, kernel_size: 1, name: c, activation: {ReLU: {threshold: 1.0, negative_slope: 0.5}}}", (1, 4, 1))
-    set_weights(model, tmp_path, {"c/kernel": np.full((1, 1, 1, 1), 2.0), "c/bias": np.array([-1.0])})
+    model = build(
+        "Conv2D: {filters: 1, kernel_size: 1, name: c, activation: {ReLU: {threshold: 1.0, negative_slope: 0.5}}}",
+        (1, 4, 1),
+    )
+    set_weights(
+        model, tmp_path, {"c/kernel": np.full((1, 1, 1, 1), 2.0), "c/bias": np.array([-1.0])}
+    )
     x = np.array([-1.0, 0.5, 1.0, 2.0]).reshape(1, 1, 4, 1)
     # z = 2x − 1 = −3, 0, 1, 3; below or at the threshold 1: 0.5·(z − 1); above: z
     expected = np.array([0.5 * (-3 - 1.0), 0.5 * (0 - 1.0), 0.0, 3.0]).reshape(1, 1, 4, 1)
@@ -415,7 +593,14 @@ def test_leaky_relu_elu_thresholded_relu_by_hand() -> None:
         "LeakyReLU: {alpha: 0.05}": [-0.1, -0.025, 0.0, 0.5, 1.0, 3.0],
         "LeakyReLU: {negative_slope: 0.5}": [-1.0, -0.25, 0.0, 0.5, 1.0, 3.0],
         "ELU": [math.exp(-2) - 1, math.exp(-0.5) - 1, 0.0, 0.5, 1.0, 3.0],
-        "ELU: {alpha: 0.5}": [0.5 * (math.exp(-2) - 1), 0.5 * (math.exp(-0.5) - 1), 0.0, 0.5, 1.0, 3.0],
+        "ELU: {alpha: 0.5}": [
+            0.5 * (math.exp(-2) - 1),
+            0.5 * (math.exp(-0.5) - 1),
+            0.0,
+            0.5,
+            1.0,
+            3.0,
+        ],
         "ThresholdedReLU": [0.0, 0.0, 0.0, 0.0, 0.0, 3.0],  # theta 1: x == 1 gives 0
         "ThresholdedReLU: {theta: 0.5}": [0.0, 0.0, 0.0, 0.0, 1.0, 3.0],
         "ThresholdedReLU: {theta: 0}": [0.0, 0.0, 0.0, 0.5, 1.0, 3.0],
@@ -442,8 +627,10 @@ def test_max_pooling_same_pads_with_minus_infinity() -> None:
 
 def test_global_pooling_keepdims_values() -> None:
     x = sample(2, 3, 4, 5)
-    for entry, reduce in (("GlobalAveragePooling2D: {keepdims: true}", np.mean),
-                          ("GlobalMaxPooling2D: {keepdims: true}", np.max)):
+    for entry, reduce in (
+        ("GlobalAveragePooling2D: {keepdims: true}", np.mean),
+        ("GlobalMaxPooling2D: {keepdims: true}", np.max),
+    ):
         expected = np.empty((2, 1, 1, 5))
         for n, c in np.ndindex(2, 5):
             expected[n, 0, 0, c] = reduce([x[n, h, w, c] for h in range(3) for w in range(4)])
@@ -452,7 +639,9 @@ def test_global_pooling_keepdims_values() -> None:
 
 def test_flatten_is_row_major() -> None:
     x = sample(2, 3, 4, 5)
-    expected = np.array([[x[n, h, w, c] for h in range(3) for w in range(4) for c in range(5)] for n in range(2)])
+    expected = np.array(
+        [[x[n, h, w, c] for h in range(3) for w in range(4) for c in range(5)] for n in range(2)]
+    )
     np.testing.assert_array_equal(build("Flatten", (3, 4, 5))(x), expected)
 
 
@@ -605,8 +794,15 @@ def test_every_shape_error_is_reported_without_cascade() -> None:
 # --------------------------------------------------------------------------- Conv2D vs a naive loop
 
 
-def naive_conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides: tuple[int, int],
-                 padding: str, dilation: tuple[int, int], groups: int) -> np.ndarray:
+def naive_conv2d(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray | None,
+    strides: tuple[int, int],
+    padding: str,
+    dilation: tuple[int, int],
+    groups: int,
+) -> np.ndarray:
     """Direct convolution, one output cell at a time (TensorFlow `same` padding)."""
     n, height, width, channels = x.shape
     kh, kw, per_group, filters = kernel.shape
@@ -615,7 +811,9 @@ def naive_conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, str
         out_h, out_w = -(-height // strides[0]), -(-width // strides[1])
         pad_h = max((out_h - 1) * strides[0] + reach[0] - height, 0)
         pad_w = max((out_w - 1) * strides[1] + reach[1] - width, 0)
-        x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+        x = np.pad(
+            x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0))
+        )
     else:
         out_h = (height - reach[0]) // strides[0] + 1
         out_w = (width - reach[1]) // strides[1] + 1
@@ -625,8 +823,15 @@ def naive_conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, str
         g = f // per_filter_group
         total = 0.0 if bias is None else bias[f]
         for a, c, k in np.ndindex(kh, kw, per_group):
-            total += (x[b, i * strides[0] + a * dilation[0], j * strides[1] + c * dilation[1], g * per_group + k]
-                      * kernel[a, c, k, f])
+            total += (
+                x[
+                    b,
+                    i * strides[0] + a * dilation[0],
+                    j * strides[1] + c * dilation[1],
+                    g * per_group + k,
+                ]
+                * kernel[a, c, k, f]
+            )
         out[b, i, j, f] = total
     return out
 
@@ -642,14 +847,26 @@ NAIVE_CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("kernel_size", "strides", "padding", "dilation", "groups", "filters", "shape", "use_bias"),
-                         NAIVE_CONV_CASES)
-def test_conv2d_matches_naive_loop(tmp_path: Path, kernel_size: tuple[int, int], strides: tuple[int, int],
-                                   padding: str, dilation: tuple[int, int], groups: int, filters: int,
-                                   shape: Shape, use_bias: bool) -> None:
-    entry = (f"Conv2D: {{name: c, filters: {filters}, kernel_size: {list(kernel_size)}, strides: {list(strides)}, "
-             f"padding: {padding}, dilation_rate: {list(dilation)}, groups: {groups}, "
-             f"use_bias: {str(use_bias).lower()}, activation: {{LeakyReLU: {{alpha: 0.1}}}}}}")
+@pytest.mark.parametrize(
+    ("kernel_size", "strides", "padding", "dilation", "groups", "filters", "shape", "use_bias"),
+    NAIVE_CONV_CASES,
+)
+def test_conv2d_matches_naive_loop(
+    tmp_path: Path,
+    kernel_size: tuple[int, int],
+    strides: tuple[int, int],
+    padding: str,
+    dilation: tuple[int, int],
+    groups: int,
+    filters: int,
+    shape: Shape,
+    use_bias: bool,
+) -> None:
+    entry = (
+        f"Conv2D: {{name: c, filters: {filters}, kernel_size: {list(kernel_size)}, strides: {list(strides)}, "
+        f"padding: {padding}, dilation_rate: {list(dilation)}, groups: {groups}, "
+        f"use_bias: {str(use_bias).lower()}, activation: {{LeakyReLU: {{alpha: 0.1}}}}}}"
+    )
     model = build(entry, shape)
     kernel = sample(*kernel_size, shape[-1] // groups, filters, seed=7)
     bias = sample(filters, seed=8) if use_bias else None

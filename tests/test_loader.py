@@ -220,7 +220,7 @@ def test_undefined_alias_and_duplicate_anchor() -> None:
 def test_billion_laughs_is_refused_without_expanding() -> None:
     lines = ["a: &a [" + ", ".join(["lol"] * 10) + "]"]
     names = "abcdefghij"
-    for previous, name in zip(names, names[1:]):
+    for previous, name in zip(names, names[1:], strict=False):
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 10) + "]")
     problem = only_problem("\n".join(lines) + "\n")
     assert problem.message == "document too large after alias expansion (more than 100,000 nodes)"
@@ -458,8 +458,23 @@ def test_empty_file_read_then_loaded(tmp_path: FilePath) -> None:
 # --------------------------------------------------------------------------- properties
 
 YAML_PIECES = st.sampled_from(
-    [*"ab:-[]{},&*!<>?|'\"#\n\t 01.~%", "<<", "!!int", "!!binary", "&a ", "*a", "---",
-     "? ", ": ", "- ", "\n  ", "yes", "!!python/name:x", "%TAG ! tag:x:\n", "\x07"]
+    [
+        *"ab:-[]{},&*!<>?|'\"#\n\t 01.~%",
+        "<<",
+        "!!int",
+        "!!binary",
+        "&a ",
+        "*a",
+        "---",
+        "? ",
+        ": ",
+        "- ",
+        "\n  ",
+        "yes",
+        "!!python/name:x",
+        "%TAG ! tag:x:\n",
+        "\x07",
+    ]
 )
 
 

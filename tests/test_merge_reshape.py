@@ -269,7 +269,9 @@ def test_concatenate_of_vectors() -> None:
         ("[[0, 0], [0, 4]]", ((0, 0), (0, 4))),
     ],
 )
-def test_zero_padding_matches_np_pad(padding: str, pads: tuple[tuple[int, int], tuple[int, int]]) -> None:
+def test_zero_padding_matches_np_pad(
+    padding: str, pads: tuple[tuple[int, int], tuple[int, int]]
+) -> None:
     text = "{}" if padding == "1" else f"{{padding: {padding}}}"
     model = build(
         f"""\

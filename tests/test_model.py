@@ -51,7 +51,9 @@ def naive_conv_valid(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.
     for i in range(height - kh + 1):
         for j in range(width - kw + 1):
             patch = x[:, i : i + kh, j : j + kw, :]
-            out[:, i, j, :] = (patch[..., np.newaxis] * kernel[np.newaxis]).sum(axis=(1, 2, 3)) + bias
+            out[:, i, j, :] = (patch[..., np.newaxis] * kernel[np.newaxis]).sum(
+                axis=(1, 2, 3)
+            ) + bias
     return out
 
 
@@ -70,14 +72,23 @@ def leaky(x: np.ndarray, alpha: float) -> np.ndarray:
 
 def seed_cnn_reference(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
     y = naive_max_pool_2x2(leaky(naive_conv_valid(x, w["conv2d/kernel"], w["conv2d/bias"]), 0.05))
-    y = naive_max_pool_2x2(leaky(naive_conv_valid(y, w["conv2d_1/kernel"], w["conv2d_1/bias"]), 0.05))
+    y = naive_max_pool_2x2(
+        leaky(naive_conv_valid(y, w["conv2d_1/kernel"], w["conv2d_1/bias"]), 0.05)
+    )
     return leaky(naive_conv_valid(y, w["conv2d_2/kernel"], w["conv2d_2/bias"]), 0.05)
 
 
 def mnist_reference(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
     y = naive_max_pool_2x2(np.maximum(naive_conv_valid(x, w["conv2d/kernel"], w["conv2d/bias"]), 0))
-    y = naive_max_pool_2x2(np.maximum(naive_conv_valid(y, w["conv2d_1/kernel"], w["conv2d_1/bias"]), 0))
-    flat = np.array([[y[n, h, v, c] for h in range(5) for v in range(5) for c in range(64)] for n in range(len(y))])
+    y = naive_max_pool_2x2(
+        np.maximum(naive_conv_valid(y, w["conv2d_1/kernel"], w["conv2d_1/bias"]), 0)
+    )
+    flat = np.array(
+        [
+            [y[n, h, v, c] for h in range(5) for v in range(5) for c in range(64)]
+            for n in range(len(y))
+        ]
+    )
     logits = flat @ w["dense/kernel"] + w["dense/bias"]
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -89,20 +100,34 @@ def mnist_reference(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
 def test_seed_cnn_shapes_and_params() -> None:
     model = compile_spec(parse(SEED_CNN))
     assert [node.output_shape for node in model.nodes] == [
-        (26, 26, 32), (26, 26, 32), (13, 13, 32),
-        (11, 11, 64), (11, 11, 64), (5, 5, 64),
-        (3, 3, 64), (3, 3, 64),
+        (26, 26, 32),
+        (26, 26, 32),
+        (13, 13, 32),
+        (11, 11, 64),
+        (11, 11, 64),
+        (5, 5, 64),
+        (3, 3, 64),
+        (3, 3, 64),
     ]
     assert [node.name for node in model.nodes] == [
-        "conv2d", "leaky_re_lu", "max_pooling2d", "conv2d_1", "leaky_re_lu_1", "max_pooling2d_1",
-        "conv2d_2", "leaky_re_lu_2",
+        "conv2d",
+        "leaky_re_lu",
+        "max_pooling2d",
+        "conv2d_1",
+        "leaky_re_lu_1",
+        "max_pooling2d_1",
+        "conv2d_2",
+        "leaky_re_lu_2",
     ]
     assert model.count_params() == 320 + 18_496 + 36_928 == 55_744
     assert model.count_params(trainable=False) == 0
     assert {k: v.shape for k, v in model.weights.items()} == {
-        "conv2d/kernel": (3, 3, 1, 32), "conv2d/bias": (32,),
-        "conv2d_1/kernel": (3, 3, 32, 64), "conv2d_1/bias": (64,),
-        "conv2d_2/kernel": (3, 3, 64, 64), "conv2d_2/bias": (64,),
+        "conv2d/kernel": (3, 3, 1, 32),
+        "conv2d/bias": (32,),
+        "conv2d_1/kernel": (3, 3, 32, 64),
+        "conv2d_1/bias": (64,),
+        "conv2d_2/kernel": (3, 3, 64, 64),
+        "conv2d_2/bias": (64,),
     }
     y = model(images(2, dtype=np.float32))
     assert y.shape == (2, 3, 3, 64) and y.dtype == np.float32
@@ -120,7 +145,9 @@ def test_seed_cnn_float32_close_to_float64_reference() -> None:
     model = compile_spec(parse(SEED_CNN))
     x = images(2, seed=1)
     weights = {k: v.astype(np.float64) for k, v in model.weights.items()}
-    np.testing.assert_allclose(model(x.astype(np.float32)), seed_cnn_reference(x, weights), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        model(x.astype(np.float32)), seed_cnn_reference(x, weights), rtol=1e-4, atol=1e-5
+    )
 
 
 # --------------------------------------------------------------------------- the MNIST convnet
@@ -130,7 +157,13 @@ def test_mnist_convnet_params_and_softmax() -> None:
     model = compile_spec(parse(MNIST))
     assert model.count_params() == (9 * 32 + 32) + (9 * 32 * 64 + 64) + (1600 * 10 + 10) == 34_826
     assert [node.output_shape for node in model.nodes] == [
-        (26, 26, 32), (13, 13, 32), (11, 11, 64), (5, 5, 64), (1600,), (1600,), (10,),
+        (26, 26, 32),
+        (13, 13, 32),
+        (11, 11, 64),
+        (5, 5, 64),
+        (1600,),
+        (1600,),
+        (10,),
     ]
     y = model(images(5, dtype=np.float32))
     assert y.shape == (5, 10) and y.dtype == np.float32
@@ -150,7 +183,10 @@ def test_mnist_convnet_matches_naive_reference_float64() -> None:
 # BLAS may pick a different GEMM kernel for a different number of rows (OpenBLAS uses gemv
 # for one row and small-matrix kernels for a few), so chunked results may differ from the
 # full batch in the last bits; they must agree to a few units in the last place.
-CHUNK_TOLERANCE = {np.float32: {"rtol": 1e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-13}}
+CHUNK_TOLERANCE = {
+    np.float32: {"rtol": 1e-5, "atol": 1e-6},
+    np.float64: {"rtol": 1e-12, "atol": 1e-13},
+}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -164,8 +200,12 @@ def test_chunking_does_not_change_numbers(config: Path, dtype: type) -> None:
     assert np.array_equal(model.predict(x, batch_size=10), full)
     assert np.array_equal(model.predict(x, batch_size=64), full)
     for batch_size in (1, 3, 7):
-        np.testing.assert_allclose(model.predict(x, batch_size=batch_size), full, **CHUNK_TOLERANCE[dtype],
-                                   err_msg=f"batch_size={batch_size}")
+        np.testing.assert_allclose(
+            model.predict(x, batch_size=batch_size),
+            full,
+            **CHUNK_TOLERANCE[dtype],
+            err_msg=f"batch_size={batch_size}",
+        )
     # the same chunk size always gives the same bits
     assert np.array_equal(model.predict(x, batch_size=3), model.predict(x, batch_size=3))
 
@@ -196,7 +236,9 @@ def test_predict_splits_when_memory_is_short() -> None:
     assert model.check_memory(9, limit) == 2
     chunks = [(start, len(part)) for start, part in model.iter_chunks(x, 9, limit)]
     assert chunks == [(0, 2), (2, 2), (4, 2), (6, 2), (8, 1)]
-    np.testing.assert_allclose(model.predict(x, batch_size=9, max_memory=limit), expected, **CHUNK_TOLERANCE[np.float32])
+    np.testing.assert_allclose(
+        model.predict(x, batch_size=9, max_memory=limit), expected, **CHUNK_TOLERANCE[np.float32]
+    )
 
 
 def test_empty_batch() -> None:
@@ -289,7 +331,9 @@ def test_nested_lists_are_accepted() -> None:
     np.testing.assert_array_equal(model([[-1, 0, 2]]), [[0.0, 0.0, 2.0]])
 
 
-@pytest.mark.parametrize("shape", [(4, 28, 28), (4, 28, 28, 3), (28, 28, 1), (4, 1, 28, 28), (784,)])
+@pytest.mark.parametrize(
+    "shape", [(4, 28, 28), (4, 28, 28, 3), (28, 28, 1), (4, 1, 28, 28), (784,)]
+)
 def test_wrong_shape_is_a_data_error(shape: tuple[int, ...]) -> None:
     model = compile_spec(parse(MNIST))
     with pytest.raises(DataError) as caught:
@@ -424,7 +468,7 @@ def test_check_memory_shrinks_the_chunk() -> None:
 @pytest.mark.parametrize("config", [SEED_CNN, MNIST])
 def test_chunked_run_stays_within_the_limit(config: Path) -> None:
     model = compile_spec(parse(config))
-    model.weights  # allocated before the measurement
+    _ = model.weights  # allocated before the measurement
     limit = model.weight_bytes() + 32 * model.work_bytes_per_sample()
     x = images(96, seed=9, dtype=np.float32)
     sizes: list[int] = []
@@ -444,12 +488,17 @@ def test_work_bytes_grow_with_the_widest_layer() -> None:
     wide = build("input_shape: [8, 8, 1]\nlayers:\n  - Conv2D: {filters: 64, kernel_size: 3}\n")
     assert wide.work_bytes_per_sample() >= 6 * 6 * 64 * 4
     assert wide.work_bytes_per_sample() > narrow.work_bytes_per_sample()
-    wide64 = build("input_shape: [8, 8, 1]\ndtype: float64\nlayers:\n  - Conv2D: {filters: 64, kernel_size: 3}\n")
+    wide64 = build(
+        "input_shape: [8, 8, 1]\ndtype: float64\nlayers:\n  - Conv2D: {filters: 64, kernel_size: 3}\n"
+    )
     assert wide64.work_bytes_per_sample() == 2 * wide.work_bytes_per_sample()
 
 
 def test_repr_and_summary() -> None:
     model = compile_spec(parse(SEED_CNN))
-    assert repr(model) == "Model(name='seed_cnn', input_shape=(None, 28, 28, 1), layers=8, params=55,744)"
+    assert (
+        repr(model)
+        == "Model(name='seed_cnn', input_shape=(None, 28, 28, 1), layers=8, params=55,744)"
+    )
     assert "55,744" in str(model.summary())
     assert math.prod(model.output_shape) == 3 * 3 * 64

@@ -24,8 +24,31 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 GRID = np.linspace(-6.0, 6.0, 241)
 EXTREMES = np.array(
-    [0.0, 1e4, -1e4, 1e3, -1e3, 100.0, -100.0, 88.0, -88.0, 40.0, -37.0, 30.0, -30.0,
-     20.0, -20.0, 1e-8, -1e-8, 1e-30, -1e-30, 3.0, -3.0, 6.0, -6.0]
+    [
+        0.0,
+        1e4,
+        -1e4,
+        1e3,
+        -1e3,
+        100.0,
+        -100.0,
+        88.0,
+        -88.0,
+        40.0,
+        -37.0,
+        30.0,
+        -30.0,
+        20.0,
+        -20.0,
+        1e-8,
+        -1e-8,
+        1e-30,
+        -1e-30,
+        3.0,
+        -3.0,
+        6.0,
+        -6.0,
+    ]
 )
 INPUTS = np.concatenate([GRID, EXTREMES])
 
@@ -383,7 +406,10 @@ def test_prelu_broadcasts_alpha_over_the_sample_shape(dtype, alpha_shape):
     alpha = rng.uniform(-0.5, 2.0, size=alpha_shape)
     full_alpha = np.broadcast_to(alpha.astype(dtype), x.shape)
     want = np.array(
-        [v if v >= 0 else a * v for v, a in zip(x.ravel().tolist(), full_alpha.ravel().tolist())]
+        [
+            v if v >= 0 else a * v
+            for v, a in zip(x.ravel().tolist(), full_alpha.ravel().tolist(), strict=False)
+        ]
     ).reshape(x.shape)
     before = x.copy()
     assert_matches(act.prelu(x, alpha), want, dtype)

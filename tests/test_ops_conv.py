@@ -65,7 +65,12 @@ def check_against_naive(x, kernel, bias, strides, padding, dilation, groups):
 GRID = [
     (size, k, s, d, g, padding, dtype)
     for size, k, s, d, g, padding, dtype in itertools.product(
-        (7, 8), (1, 2, 3, 4), (1, 2, 3), (1, 2), (1, 2), ("valid", "same"),
+        (7, 8),
+        (1, 2, 3, 4),
+        (1, 2, 3),
+        (1, 2),
+        (1, 2),
+        ("valid", "same"),
         (np.float32, np.float64),
     )
     if padding == "same" or d * (k - 1) + 1 <= size  # 'valid' output of at least one cell
@@ -125,7 +130,14 @@ COPY_PATHS = [
     ((2, 11, 11, 3), (7, 7, 3, 4), (1, 1), np.float32, None, True),  # the strided stem's shape
     ((2, 9, 9, 6), (3, 3, 3, 2), (1, 1), np.float32, (ALL, ALL, ALL, slice(1, 4)), True),
     ((2, 9, 9, 6), (3, 3, 3, 2), (1, 1), np.float32, (ALL, ALL, ALL, slice(0, 6, 2)), False),
-    ((2, 9, 9, 3), (3, 3, 1, 2), (1, 1), np.float32, (ALL, ALL, ALL, slice(1, 2)), False),  # grey slice
+    (
+        (2, 9, 9, 3),
+        (3, 3, 1, 2),
+        (1, 1),
+        np.float32,
+        (ALL, ALL, ALL, slice(1, 2)),
+        False,
+    ),  # grey slice
 ]
 
 

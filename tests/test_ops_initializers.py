@@ -51,7 +51,12 @@ def test_same_triple_gives_identical_weights():
 
 @pytest.mark.parametrize(
     "other",
-    [(1, "conv2d", "kernel"), (0, "conv2d_1", "kernel"), (0, "conv2d", "bias"), (0, "conv2", "dkernel")],
+    [
+        (1, "conv2d", "kernel"),
+        (0, "conv2d_1", "kernel"),
+        (0, "conv2d", "bias"),
+        (0, "conv2", "dkernel"),
+    ],
 )
 def test_changing_any_part_of_the_triple_changes_the_weights(other):
     base = initialize("glorot_uniform", (20, 30), weight_rng(0, "conv2d", "kernel"))

@@ -58,7 +58,10 @@ def random_input(shape, dtype, seed=0):
 GRID = [
     (height, width, p, s, padding, dtype)
     for (height, width), p, s, padding, dtype in itertools.product(
-        ((7, 7), (8, 8), (7, 8), (2, 5)), (1, 2, 3), (1, 2, 3), ("valid", "same"),
+        ((7, 7), (8, 8), (7, 8), (2, 5)),
+        (1, 2, 3),
+        (1, 2, 3),
+        ("valid", "same"),
         (np.float32, np.float64),
     )
     if padding == "same" or p <= min(height, width)  # 'valid' output of at least one cell

@@ -28,4 +28,6 @@ def test_quick_start_output_is_current() -> None:
 def test_mermaid_diagram_is_current() -> None:
     result = CliRunner().invoke(cli, ["graph", str(ROOT / "configs/inception_block.yaml")])
     assert result.exit_code == 0
-    assert fenced_block_after("`builder graph configs/inception_block.yaml` draws:") == result.output
+    assert (
+        fenced_block_after("`builder graph configs/inception_block.yaml` draws:") == result.output
+    )

@@ -33,10 +33,31 @@ CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/model.schema.json"
 
 LAYER_TYPES = [
-    "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling2D",
-    "Flatten", "Dense", "Dropout", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "PReLU",
-    "ELU", "ThresholdedReLU", "Softmax", "ZeroPadding2D", "Reshape", "Add", "Subtract", "Multiply",
-    "Average", "Maximum", "Minimum", "Concatenate",
+    "Conv2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalMaxPooling2D",
+    "GlobalAveragePooling2D",
+    "Flatten",
+    "Dense",
+    "Dropout",
+    "BatchNormalization",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "ThresholdedReLU",
+    "Softmax",
+    "ZeroPadding2D",
+    "Reshape",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
 ]
 ALIASES = {
     "Convolution2D": "Conv2D",
@@ -47,8 +68,25 @@ ALIASES = {
 }
 ADVANCED = ["ReLU", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "Softmax"]
 ACTIVATION_STRINGS = [
-    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh", "softmax",
-    "log_softmax", "softplus", "softsign", "silu", "swish", "hard_silu", "hard_swish", "gelu", "mish",
+    "linear",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "softplus",
+    "softsign",
+    "silu",
+    "swish",
+    "hard_silu",
+    "hard_swish",
+    "gelu",
+    "mish",
     "exponential",
 ]
 
@@ -76,7 +114,9 @@ def test_registry_lists_the_spec_layer_types() -> None:
     assert TYPE_NAMES == {**{name: name for name in LAYER_TYPES}, **ALIASES}
     for name, entry in LAYERS.items():
         assert entry.type_name == name
-        assert entry.aliases == tuple(alias for alias, canonical in ALIASES.items() if canonical == name)
+        assert entry.aliases == tuple(
+            alias for alias, canonical in ALIASES.items() if canonical == name
+        )
 
 
 def test_union_has_one_model_per_registry_entry() -> None:
@@ -129,7 +169,10 @@ def test_schema_definition_of_each_type_names_it_and_its_aliases(type_name: str)
     definition = json_schema()["$defs"][LAYERS[type_name].spec.__name__]
     type_property = definition["properties"]["type"]
     names = type_property.get("enum", [type_property.get("const")])
-    assert names == [type_name, *(alias for alias, canonical in ALIASES.items() if canonical == type_name)]
+    assert names == [
+        type_name,
+        *(alias for alias, canonical in ALIASES.items() if canonical == type_name),
+    ]
     assert definition["additionalProperties"] is False
 
 
@@ -165,8 +208,13 @@ def test_committed_schema_is_up_to_date() -> None:
 
 def test_there_are_example_configs() -> None:
     names = {path.name for path in CONFIGS}
-    assert {"seed_cnn.yaml", "mnist_convnet.yaml", "small_vgg.yaml", "advanced_activations.yaml",
-            "entry_forms.yaml"} <= names
+    assert {
+        "seed_cnn.yaml",
+        "mnist_convnet.yaml",
+        "small_vgg.yaml",
+        "advanced_activations.yaml",
+        "entry_forms.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
@@ -209,7 +257,11 @@ def test_schema_accepts_every_entry_form() -> None:
 @pytest.mark.parametrize(
     ("replace", "by"),
     [
-        pytest.param("filters: 8, kernel_size: 3,", "filter: 8, kernel_size: 3,", id="unknown-field-canonical"),
+        pytest.param(
+            "filters: 8, kernel_size: 3,",
+            "filter: 8, kernel_size: 3,",
+            id="unknown-field-canonical",
+        ),
         pytest.param("padding: same", "padding: full", id="bad-padding-shorthand"),
         pytest.param("padding: same", "paddings: same", id="unknown-field-shorthand"),
         pytest.param("kernel_size: 3,", "kernel_size: 0,", id="zero-kernel"),
@@ -221,9 +273,15 @@ def test_schema_accepts_every_entry_form() -> None:
         pytest.param("activation: softmax", "activation: softmx", id="unknown-activation-value"),
         pytest.param("alpha: 0.1", "alpha: -0.1", id="negative-alpha"),
         pytest.param("units: 10", 'units: "10"', id="quoted-units"),
-        pytest.param("input_shape: [28, 28, 1]", "input_shape: [28, 28, 1]\nseeds: 3", id="unknown-top-level"),
-        pytest.param("input_shape: [28, 28, 1]", "input_shape: [28, 28, 1]\ndtype: float16", id="bad-dtype"),
-        pytest.param("input_shape: [28, 28, 1]", "input_shape: [28, 0, 1]", id="zero-in-input-shape"),
+        pytest.param(
+            "input_shape: [28, 28, 1]", "input_shape: [28, 28, 1]\nseeds: 3", id="unknown-top-level"
+        ),
+        pytest.param(
+            "input_shape: [28, 28, 1]", "input_shape: [28, 28, 1]\ndtype: float16", id="bad-dtype"
+        ),
+        pytest.param(
+            "input_shape: [28, 28, 1]", "input_shape: [28, 0, 1]", id="zero-in-input-shape"
+        ),
     ],
 )
 def test_schema_and_parse_both_refuse(replace: str, by: str) -> None:

@@ -73,8 +73,15 @@ def test_hand_totals_match_the_spec() -> None:
 
 @pytest.mark.parametrize(
     ("count", "expected"),
-    [(0, "0.00 B"), (1000, "1000.00 B"), (55_744 * 4, "217.75 KB"), (3 * 1024**2, "3.00 MB"),
-     (40_000_400_000, "37.25 GB"), (5 * 1024**4, "5.00 TB"), (2048 * 1024**4, "2048.00 TB")],
+    [
+        (0, "0.00 B"),
+        (1000, "1000.00 B"),
+        (55_744 * 4, "217.75 KB"),
+        (3 * 1024**2, "3.00 MB"),
+        (40_000_400_000, "37.25 GB"),
+        (5 * 1024**4, "5.00 TB"),
+        (2048 * 1024**4, "2048.00 TB"),
+    ],
 )
 def test_readable_bytes_is_keras_base_1024(count: int, expected: str) -> None:
     assert readable_bytes(count) == expected
@@ -82,8 +89,14 @@ def test_readable_bytes_is_keras_base_1024(count: int, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("count", "expected"),
-    [(0, ""), (999, ""), (1000, " (1.00 K)"), (2_756_736, " (2.76 M)"), (10**10, " (10.00 G)"),
-     (3 * 10**12, " (3.00 T)")],
+    [
+        (0, ""),
+        (999, ""),
+        (1000, " (1.00 K)"),
+        (2_756_736, " (2.76 M)"),
+        (10**10, " (10.00 G)"),
+        (3 * 10**12, " (3.00 T)"),
+    ],
 )
 def test_readable_count_is_base_1000(count: int, expected: str) -> None:
     assert readable_count(count) == expected
@@ -97,8 +110,13 @@ def test_golden_text_rows_are_the_hand_computed_ones(name: str) -> None:
     lines = golden(f"{name}.txt").splitlines()
     rule = next(k for k, line in enumerate(lines) if line.startswith("="))
     rows = lines[rule + 1 :]
-    for line, (title, shape, params, macs) in zip(rows, CASES[name]):
-        assert line.split() == [*title.split(), *shape_text(shape).split(), f"{params:,}", f"{macs:,}"]
+    for line, (title, shape, params, macs) in zip(rows, CASES[name], strict=False):
+        assert line.split() == [
+            *title.split(),
+            *shape_text(shape).split(),
+            f"{params:,}",
+            f"{macs:,}",
+        ]
     assert rows[len(CASES[name])].startswith("=")
 
 
@@ -134,22 +152,41 @@ def test_golden_json_is_the_hand_computed_document(name: str) -> None:
     rows = CASES[name]
     document = json.loads(golden(f"{name}.json"))
     assert list(document) == [
-        "name", "input_shape", "dtype", "layers", "total_params", "trainable_params",
-        "non_trainable_params", "total_macs", "batch_size", "memory",
+        "name",
+        "input_shape",
+        "dtype",
+        "layers",
+        "total_params",
+        "trainable_params",
+        "non_trainable_params",
+        "total_macs",
+        "batch_size",
+        "memory",
     ]
     assert document["name"] == name
     assert document["input_shape"] == [None, 28, 28, 1]
     assert document["dtype"] == "float32"
     previous = "input"
     for layer, (title, shape, params, macs) in zip(document["layers"], rows, strict=True):
-        assert list(layer) == ["name", "type", "output_shape", "params", "trainable_params", "macs",
-                               "activation", "inputs"]
+        assert list(layer) == [
+            "name",
+            "type",
+            "output_shape",
+            "params",
+            "trainable_params",
+            "macs",
+            "activation",
+            "inputs",
+        ]
         assert title == f"{layer['name']} ({layer['type']})" or title.startswith(
             f"{layer['name']} ({layer['type']} + {layer['activation']})"
         )
-        assert (layer["output_shape"], layer["params"], layer["trainable_params"], layer["macs"]) == (
-            [None, *shape], params, params, macs
-        )
+        assert (
+            layer["output_shape"],
+            layer["params"],
+            layer["trainable_params"],
+            layer["macs"],
+        ) == ([None, *shape], params, params, macs)
         assert layer["inputs"] == [previous]
         previous = layer["name"]
     total = sum(row[2] for row in rows)
@@ -173,7 +210,7 @@ def test_golden_markdown_rows_by_hand() -> None:
         "| Layer (type) | Output Shape | Param # | MACs |",
         "|---|---|---:|---:|",
     ]
-    for line, (title, shape, params, macs) in zip(lines[4:], SEED_ROWS):
+    for line, (title, shape, params, macs) in zip(lines[4:], SEED_ROWS, strict=False):
         assert line == f"| {title} | {shape_text(shape)} | {params:,} | {macs:,} |"
     totals = golden("seed_cnn.txt").splitlines()[-5:]
     assert lines[4 + len(SEED_ROWS) :] == ["", *(f"- {line}" for line in totals)]
@@ -193,7 +230,10 @@ def test_text_layout_is_keras_like() -> None:
     assert lines[0] == 'Model: "seed_cnn"'
     assert lines[1] == "_" * width and lines[3] == "=" * width
     # columns as wide as their widest cell (30, 18, 7, 9), three spaces apart, numbers right-aligned
-    assert lines[2] == " Layer (type)" + " " * 21 + "Output Shape" + " " * 9 + "Param #" + " " * 8 + "MACs"
+    assert (
+        lines[2]
+        == " Layer (type)" + " " * 21 + "Output Shape" + " " * 9 + "Param #" + " " * 8 + "MACs"
+    )
     assert width == 1 + 30 + 3 + 18 + 3 + 7 + 3 + 9
     assert max(len(line) for line in lines[2:12]) == width  # the rule spans the widest row
     assert all(line == line.rstrip() for line in lines)
@@ -231,7 +271,9 @@ def test_batch_normalization_without_center_in_float64() -> None:
     ("shared_axes", "params"),
     [(None, 6 * 5 * 4), ([1, 2], 1 * 1 * 4), ([3], 6 * 5 * 1), ([1, 2, 3], 1)],
 )
-def test_prelu_params_are_the_input_size_over_shared_axes(shared_axes: list[int] | None, params: int) -> None:
+def test_prelu_params_are_the_input_size_over_shared_axes(
+    shared_axes: list[int] | None, params: int
+) -> None:
     argument = "PReLU" if shared_axes is None else f"PReLU: {{shared_axes: {shared_axes}}}"
     report = one_layer([6, 5, 4], argument)
     assert report.total_params == report.trainable_params == params
@@ -279,7 +321,9 @@ def test_batch_size_must_be_positive() -> None:
 
 
 def test_ten_billion_parameters_summarise_without_allocating() -> None:
-    model = compile_spec(parse("name: huge\ninput_shape: [100000]\nlayers:\n  - Dense: {units: 100000}\n"))
+    model = compile_spec(
+        parse("name: huge\ninput_shape: [100000]\nlayers:\n  - Dense: {units: 100000}\n")
+    )
     tracemalloc.start()
     started = time.perf_counter()
     try:
@@ -316,35 +360,47 @@ def test_graph_model_has_connected_to_column() -> None:
     conv1, conv2 = 3 * 3 * 3 * 4 + 4, 3 * 3 * 4 * 4 + 4  # 112, 148
     dense = 8 * 8 * 4 * 2 + 2  # 514
     # columns 24, 15, 7, 5 and 16 wide, three spaces apart: 1 + 63 + 4·3 = 80 characters
-    assert str(report) == (
-        'Model: "residual"\n'
-        + "_" * 80 + "\n"
-        + " Layer (type)               Output Shape      Param #    MACs   Connected to\n"
-        + "=" * 80 + "\n"
-        + " input (InputLayer)         (None, 8, 8, 3)         0       0   -\n"
-        + f" conv2d (Conv2D)            (None, 8, 8, 4)       {conv1}   6,912   input\n"
-        + f" conv2d_1 (Conv2D + relu)   (None, 8, 8, 4)       {conv2}   9,216   conv2d\n"
-        + " add (Add)                  (None, 8, 8, 4)         0       0   conv2d, conv2d_1\n"
-        + " flatten (Flatten)          (None, 256)             0       0   add\n"
-        + f" dense (Dense)              (None, 2)             {dense}     512   flatten\n"
-        + "=" * 80 + "\n"
-        "Total params: 774 (3.02 KB)\n"  # 112 + 148 + 514 = 774; 3,096 B
-        "Trainable params: 774 (3.02 KB)\n"
-        "Non-trainable params: 0 (0.00 B)\n"
-        "Total MACs: 16,640 (16.64 K)\n"  # 8·8·4·27 + 8·8·4·36 + 256·2
-        "Memory (batch size 1): weights 3.02 KB, largest activation 1.00 KB, all activations 4.76 KB\n"
+    assert (
+        str(report)
+        == (
+            'Model: "residual"\n'
+            + "_" * 80
+            + "\n"
+            + " Layer (type)               Output Shape      Param #    MACs   Connected to\n"
+            + "=" * 80
+            + "\n"
+            + " input (InputLayer)         (None, 8, 8, 3)         0       0   -\n"
+            + f" conv2d (Conv2D)            (None, 8, 8, 4)       {conv1}   6,912   input\n"
+            + f" conv2d_1 (Conv2D + relu)   (None, 8, 8, 4)       {conv2}   9,216   conv2d\n"
+            + " add (Add)                  (None, 8, 8, 4)         0       0   conv2d, conv2d_1\n"
+            + " flatten (Flatten)          (None, 256)             0       0   add\n"
+            + f" dense (Dense)              (None, 2)             {dense}     512   flatten\n"
+            + "=" * 80
+            + "\n"
+            "Total params: 774 (3.02 KB)\n"  # 112 + 148 + 514 = 774; 3,096 B
+            "Trainable params: 774 (3.02 KB)\n"
+            "Non-trainable params: 0 (0.00 B)\n"
+            "Total MACs: 16,640 (16.64 K)\n"  # 8·8·4·27 + 8·8·4·36 + 256·2
+            "Memory (batch size 1): weights 3.02 KB, largest activation 1.00 KB, all activations 4.76 KB\n"
+        )
     )  # activations: 192 + 4·256 + 2 = 1,218 elements = 4,872 B; largest 256·4 B
 
 
 def test_graph_markdown_and_json_connections() -> None:
     report = report_of(GRAPH)
     markdown = report.to_markdown()
-    header = "| Layer (type) | Output Shape | Param # | MACs | Connected to |\n|---|---|---:|---:|---|\n"
+    header = (
+        "| Layer (type) | Output Shape | Param # | MACs | Connected to |\n|---|---|---:|---:|---|\n"
+    )
     assert header in markdown
     assert "| add (Add) | (None, 8, 8, 4) | 0 | 0 | conv2d, conv2d_1 |\n" in markdown
     layers = report.to_dict()["layers"]
     assert [layer["inputs"] for layer in layers] == [
-        ["input"], ["conv2d"], ["conv2d", "conv2d_1"], ["add"], ["flatten"]
+        ["input"],
+        ["conv2d"],
+        ["conv2d", "conv2d_1"],
+        ["add"],
+        ["flatten"],
     ]
 
 
@@ -370,7 +426,9 @@ def test_cli_text_is_the_golden_text() -> None:
 
 
 def test_cli_json_parses() -> None:
-    result = invoke(str(ROOT / "configs" / "mnist_convnet.yaml"), "--format", "json", "--batch-size", "4")
+    result = invoke(
+        str(ROOT / "configs" / "mnist_convnet.yaml"), "--format", "json", "--batch-size", "4"
+    )
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["total_params"] == 34_826

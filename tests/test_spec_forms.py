@@ -44,12 +44,25 @@ def error_lines(text: str) -> list[str]:
         ),
         pytest.param("{type: Flatten}", "Flatten: {}", "Flatten", id="Flatten"),
         pytest.param("{type: Flatten}", "Flatten:", "Flatten: null", id="Flatten-null"),
-        pytest.param("{type: Activation, activation: relu}", "Activation: {activation: relu}", "relu", id="relu"),
-        pytest.param("{type: Activation, activation: softmax}", "{Activation: {activation: softmax}}", "softmax",
-                     id="softmax"),
+        pytest.param(
+            "{type: Activation, activation: relu}",
+            "Activation: {activation: relu}",
+            "relu",
+            id="relu",
+        ),
+        pytest.param(
+            "{type: Activation, activation: softmax}",
+            "{Activation: {activation: softmax}}",
+            "softmax",
+            id="softmax",
+        ),
         pytest.param("{type: LeakyReLU}", "LeakyReLU: ~", "LeakyReLU", id="LeakyReLU"),
-        pytest.param("{type: MaxPooling2D, pool_size: 2}", "MaxPooling2D: {pool_size: [2, 2]}", "MaxPooling2D",
-                     id="MaxPooling2D"),
+        pytest.param(
+            "{type: MaxPooling2D, pool_size: 2}",
+            "MaxPooling2D: {pool_size: [2, 2]}",
+            "MaxPooling2D",
+            id="MaxPooling2D",
+        ),
     ],
 )
 def test_three_entry_forms_give_equal_specs(canonical: str, shorthand: str, other: str) -> None:
@@ -59,7 +72,9 @@ def test_three_entry_forms_give_equal_specs(canonical: str, shorthand: str, othe
 
 
 def test_block_style_shorthand_equals_flow_style_canonical() -> None:
-    block = HEADER + """\
+    block = (
+        HEADER
+        + """\
   - Conv2D:
       filters: 16
       kernel_size: [3, 3]
@@ -70,6 +85,7 @@ def test_block_style_shorthand_equals_flow_style_canonical() -> None:
   - Dense:
       units: 10
 """
+    )
     flow = config(
         "{type: Conv2D, filters: 16, kernel_size: 3, activation: {type: LeakyReLU, alpha: 0.05}}",
         "{type: Flatten}",
@@ -105,7 +121,13 @@ layers:
     spec = parse(text)
     assert spec.name == "small_cnn"
     assert spec.layer_names == [
-        "conv2d", "leaky_re_lu", "max_pooling2d", "conv2d_1", "conv2d_2", "flatten", "dense",
+        "conv2d",
+        "leaky_re_lu",
+        "max_pooling2d",
+        "conv2d_1",
+        "conv2d_2",
+        "flatten",
+        "dense",
     ]
     inline = spec.layers[4].activation
     assert (inline.type_name, inline.alpha) == ("LeakyReLU", 0.05)
@@ -121,7 +143,12 @@ layers:
         ("MaxPool2D", "MaxPooling2D", "{pool_size: 3}", "max_pooling2d"),
         ("AvgPool2D", "AveragePooling2D", "{pool_size: 3}", "average_pooling2d"),
         ("GlobalMaxPool2D", "GlobalMaxPooling2D", "{keepdims: true}", "global_max_pooling2d"),
-        ("GlobalAvgPool2D", "GlobalAveragePooling2D", "{keepdims: true}", "global_average_pooling2d"),
+        (
+            "GlobalAvgPool2D",
+            "GlobalAveragePooling2D",
+            "{keepdims: true}",
+            "global_average_pooling2d",
+        ),
     ],
 )
 def test_keras_alias_is_stored_under_the_canonical_type(
@@ -138,10 +165,20 @@ def test_keras_alias_is_stored_under_the_canonical_type(
 
 
 def test_bare_aliases_count_with_their_canonical_type() -> None:
-    spec = parse(config("MaxPool2D", "MaxPooling2D", "AvgPool2D", "AveragePooling2D: {pool_size: 1}"))
-    assert spec.layer_names == ["max_pooling2d", "max_pooling2d_1", "average_pooling2d", "average_pooling2d_1"]
+    spec = parse(
+        config("MaxPool2D", "MaxPooling2D", "AvgPool2D", "AveragePooling2D: {pool_size: 1}")
+    )
+    assert spec.layer_names == [
+        "max_pooling2d",
+        "max_pooling2d_1",
+        "average_pooling2d",
+        "average_pooling2d_1",
+    ]
     assert [layer.type_name for layer in spec.layers] == [
-        "MaxPooling2D", "MaxPooling2D", "AveragePooling2D", "AveragePooling2D",
+        "MaxPooling2D",
+        "MaxPooling2D",
+        "AveragePooling2D",
+        "AveragePooling2D",
     ]
 
 
@@ -154,8 +191,10 @@ def test_bare_aliases_count_with_their_canonical_type() -> None:
         ("{LeakyReLU: {alpha: 0.05}}", "{type: LeakyReLU, alpha: 0.05}"),
         ("{LeakyReLU: {negative_slope: 0.05}}", "{type: LeakyReLU, alpha: 0.05}"),
         ("{PReLU: null}", "{type: PReLU}"),
-        ("{PReLU: {alpha_initializer: ones, shared_axes: [1, 2]}}",
-         "{type: PReLU, alpha_initializer: ones, shared_axes: [1, 2]}"),
+        (
+            "{PReLU: {alpha_initializer: ones, shared_axes: [1, 2]}}",
+            "{type: PReLU, alpha_initializer: ones, shared_axes: [1, 2]}",
+        ),
         ("{ReLU: {max_value: 6}}", "{type: ReLU, max_value: 6}"),
         ("{ELU: {}}", "{type: ELU, alpha: 1.0}"),
         ("{ThresholdedReLU: {theta: 0.5}}", "{type: ThresholdedReLU, theta: 0.5}"),
@@ -163,13 +202,20 @@ def test_bare_aliases_count_with_their_canonical_type() -> None:
     ],
 )
 def test_inline_activation_forms_are_equal(shorthand: str, canonical: str) -> None:
-    for layer in ("Conv2D: {filters: 4, kernel_size: 3, activation: %s}", "Dense: {units: 4, activation: %s}",
-                  "Activation: {activation: %s}"):
+    for layer in (
+        "Conv2D: {filters: 4, kernel_size: 3, activation: %s}",
+        "Dense: {units: 4, activation: %s}",
+        "Activation: {activation: %s}",
+    ):
         assert dump(config(layer % shorthand)) == dump(config(layer % canonical))
 
 
 def test_inline_activation_is_a_spec_not_a_layer() -> None:
-    inline = parse(config("Dense: {units: 4, activation: {LeakyReLU: {alpha: 0.05}}}")).layers[0].activation
+    inline = (
+        parse(config("Dense: {units: 4, activation: {LeakyReLU: {alpha: 0.05}}}"))
+        .layers[0]
+        .activation
+    )
     assert inline.type_name == "LeakyReLU"
     assert inline.alpha == 0.05
     assert inline.name is None  # no auto name: it is the Dense layer's activation
@@ -190,7 +236,9 @@ def test_inline_activation_takes_no_name() -> None:
 
 
 def test_anchors_and_aliases_give_the_written_out_spec() -> None:
-    anchored = HEADER + """\
+    anchored = (
+        HEADER
+        + """\
   - Conv2D: &conv {filters: 8, kernel_size: 3, padding: same, activation: relu}
   - Conv2D: *conv
   - &pool {MaxPooling2D: {pool_size: 2}}
@@ -198,6 +246,7 @@ def test_anchors_and_aliases_give_the_written_out_spec() -> None:
   - Dense: {units: 4, activation: &leaky {LeakyReLU: {alpha: 0.1}}}
   - Activation: {activation: *leaky}
 """
+    )
     written = config(
         "Conv2D: {filters: 8, kernel_size: 3, padding: same, activation: relu}",
         "Conv2D: {filters: 8, kernel_size: 3, padding: same, activation: relu}",
@@ -208,12 +257,19 @@ def test_anchors_and_aliases_give_the_written_out_spec() -> None:
     )
     assert dump(anchored) == dump(written)
     assert parse(anchored).layer_names == [
-        "conv2d", "conv2d_1", "max_pooling2d", "max_pooling2d_1", "dense", "activation",
+        "conv2d",
+        "conv2d_1",
+        "max_pooling2d",
+        "max_pooling2d_1",
+        "dense",
+        "activation",
     ]
 
 
 def test_merge_keys_give_the_written_out_spec() -> None:
-    merged = HEADER + """\
+    merged = (
+        HEADER
+        + """\
   - Conv2D: &base
       filters: 8
       kernel_size: 3
@@ -225,6 +281,7 @@ def test_merge_keys_give_the_written_out_spec() -> None:
   - &dense {type: Dense, units: 4}
   - {<<: [*dense, {activation: relu, units: 99}], name: head}
 """
+    )
     written = config(
         "Conv2D: {filters: 8, kernel_size: 3, padding: same}",
         "Conv2D: {filters: 16, kernel_size: 3, padding: same}",
@@ -236,10 +293,13 @@ def test_merge_keys_give_the_written_out_spec() -> None:
 
 
 def test_errors_in_an_aliased_block_point_at_the_anchor() -> None:
-    text = HEADER + """\
+    text = (
+        HEADER
+        + """\
   - Conv2D: &conv {filters: 8, kernel_size: 0}
   - Conv2D: *conv
 """
+    )
     assert error_lines(text) == [
         "<string>:3:45: layers[0] (Conv2D) kernel_size: must be a positive integer, got 0",
         "<string>:3:45: layers[1] (Conv2D) kernel_size: must be a positive integer, got 0",
@@ -250,25 +310,27 @@ def test_errors_in_an_aliased_block_point_at_the_anchor() -> None:
 
 
 def test_auto_names_match_keras() -> None:
-    spec = parse(config(
-        "Conv2D: {filters: 4, kernel_size: 1}",
-        "Conv2D: {filters: 4, kernel_size: 1}",
-        "LeakyReLU",
-        "MaxPooling2D",
-        "PReLU",
-        "BatchNormalization",
-        "ThresholdedReLU",
-        "ZeroPadding2D",
-        "ReLU",
-        "ELU",
-        "Softmax",
-        "relu",
-        "Activation: {activation: tanh}",
-        "GlobalAveragePooling2D",
-        "Dense: {units: 4}",
-        "Dense: {units: 4}",
-        "LeakyReLU",
-    ))
+    spec = parse(
+        config(
+            "Conv2D: {filters: 4, kernel_size: 1}",
+            "Conv2D: {filters: 4, kernel_size: 1}",
+            "LeakyReLU",
+            "MaxPooling2D",
+            "PReLU",
+            "BatchNormalization",
+            "ThresholdedReLU",
+            "ZeroPadding2D",
+            "ReLU",
+            "ELU",
+            "Softmax",
+            "relu",
+            "Activation: {activation: tanh}",
+            "GlobalAveragePooling2D",
+            "Dense: {units: 4}",
+            "Dense: {units: 4}",
+            "LeakyReLU",
+        )
+    )
     assert spec.layer_names == [
         "conv2d",
         "conv2d_1",
@@ -292,22 +354,26 @@ def test_auto_names_match_keras() -> None:
 
 def test_auto_names_skip_names_the_user_gave() -> None:
     # builder/spec/model.py: numbered per type in order, never reusing a user's name
-    spec = parse(config(
-        "{type: Conv2D, filters: 4, kernel_size: 1, name: conv2d_1}",
-        "Conv2D: {filters: 4, kernel_size: 1}",
-        "Conv2D: {filters: 4, kernel_size: 1}",
-        "Conv2D: {filters: 4, kernel_size: 1}",
-    ))
+    spec = parse(
+        config(
+            "{type: Conv2D, filters: 4, kernel_size: 1, name: conv2d_1}",
+            "Conv2D: {filters: 4, kernel_size: 1}",
+            "Conv2D: {filters: 4, kernel_size: 1}",
+            "Conv2D: {filters: 4, kernel_size: 1}",
+        )
+    )
     assert spec.layer_names == ["conv2d_1", "conv2d", "conv2d_2", "conv2d_3"]
 
 
 def test_a_user_name_later_in_the_file_is_also_skipped() -> None:
-    spec = parse(config(
-        "Dense: {units: 4}",
-        "Dense: {units: 4}",
-        "Flatten: {name: dense}",
-        "Flatten: {name: dense_2}",
-    ))
+    spec = parse(
+        config(
+            "Dense: {units: 4}",
+            "Dense: {units: 4}",
+            "Flatten: {name: dense}",
+            "Flatten: {name: dense_2}",
+        )
+    )
     assert spec.layer_names == ["dense_1", "dense_3", "dense", "dense_2"]
 
 
@@ -326,7 +392,9 @@ def test_auto_names_are_per_model_not_per_process() -> None:
 
 
 def test_error_positions_inside_shorthand_point_at_the_user_text() -> None:
-    text = HEADER + """\
+    text = (
+        HEADER
+        + """\
   - Conv2D: {filters: 4, kernel_size: 0}
   - Conv2D:
       filters: 4
@@ -336,6 +404,7 @@ def test_error_positions_inside_shorthand_point_at_the_user_text() -> None:
   - Dense:
       unit: 3
 """
+    )
     assert error_lines(text) == [
         "<string>:3:39: layers[0] (Conv2D) kernel_size: must be a positive integer, got 0",
         "<string>:7:16: layers[1] (Conv2D) strides: must be a positive integer or a list of two positive integers,"
@@ -347,7 +416,9 @@ def test_error_positions_inside_shorthand_point_at_the_user_text() -> None:
 
 
 def test_error_positions_inside_inline_activations() -> None:
-    text = HEADER + """\
+    text = (
+        HEADER
+        + """\
   - Conv2D: {filters: 4, kernel_size: 3, activation: {LeakyReLU: {alpha: -0.05}}}
   - Conv2D:
       filters: 4
@@ -362,6 +433,7 @@ def test_error_positions_inside_inline_activations() -> None:
         type: ReLU
         max_value: -6
 """
+    )
     assert error_lines(text) == [
         "<string>:3:74: layers[0] (Conv2D) activation (LeakyReLU) alpha: must be >= 0.0, got -0.05",
         "<string>:10:11: layers[1] (Conv2D) activation (LeakyReLU) beta: unknown field 'beta'",
@@ -386,7 +458,9 @@ def test_shorthand_missing_field_points_at_the_entry() -> None:
 
 
 def test_unknown_shorthand_type_points_at_the_type_key() -> None:
-    assert error_lines(config("Conv2d: {filters: 4, kernel_size: 3}", "Dense: {units: 2}", "relU")) == [
+    assert error_lines(
+        config("Conv2d: {filters: 4, kernel_size: 3}", "Dense: {units: 2}", "relU")
+    ) == [
         "<string>:3:5: layers[0] (Conv2d): unknown layer or activation type 'Conv2d'; did you mean 'Conv2D'?",
         "<string>:5:5: layers[2] (relU): unknown layer or activation type 'relU'; did you mean 'relu'?",
     ]

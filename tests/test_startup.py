@@ -21,10 +21,19 @@ print(" ".join(sorted(name for name in sys.modules if name.startswith("builder")
 def test_summarize_imports_no_weight_or_io_code():
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(ROOT / "configs" / "seed_cnn.yaml")],
-        capture_output=True, text=True, cwd=ROOT, check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
     )
     loaded = set(done.stdout.split())
     assert "builder.report" in loaded  # the probe did summarize
-    for module in ("builder.weights", "builder.ops.initializers", "builder.io", "builder.runner",
-                   "builder.spec.schema", "builder.diagram"):
+    for module in (
+        "builder.weights",
+        "builder.ops.initializers",
+        "builder.io",
+        "builder.runner",
+        "builder.spec.schema",
+        "builder.diagram",
+    ):
         assert module not in loaded, f"summarize imported {module}"

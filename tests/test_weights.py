@@ -25,7 +25,12 @@ SEED_CNN = ROOT / "configs" / "seed_cnn.yaml"
 MNIST = ROOT / "configs" / "mnist_convnet.yaml"
 
 SEED_CNN_KEYS = {
-    "conv2d/kernel", "conv2d/bias", "conv2d_1/kernel", "conv2d_1/bias", "conv2d_2/kernel", "conv2d_2/bias",
+    "conv2d/kernel",
+    "conv2d/bias",
+    "conv2d_1/kernel",
+    "conv2d_1/bias",
+    "conv2d_2/kernel",
+    "conv2d_2/bias",
 }
 
 NAMED = """\
@@ -40,10 +45,21 @@ layers:
 """
 
 
-def named(seed: int = 0, first: str = "a", second: str = "b", third: str = "c", fourth: str = "d",
-          units: int = 3) -> Model:
-    return compile_spec(parse(NAMED.format(seed=seed, first=first, second=second, third=third,
-                                           fourth=fourth, units=units)))
+def named(
+    seed: int = 0,
+    first: str = "a",
+    second: str = "b",
+    third: str = "c",
+    fourth: str = "d",
+    units: int = 3,
+) -> Model:
+    return compile_spec(
+        parse(
+            NAMED.format(
+                seed=seed, first=first, second=second, third=third, fourth=fourth, units=units
+            )
+        )
+    )
 
 
 def build(text: str) -> Model:
@@ -112,8 +128,12 @@ def test_changing_one_layer_leaves_the_others_unchanged() -> None:
     text = SEED_CNN.read_text(encoding="utf-8")
     last = "  - Conv2D: {filters: 64, kernel_size: [3, 3]}\n  - LeakyReLU: {alpha: 0.05}\n"
     assert text.endswith(last)
-    edited = compile_spec(parse(text[: -len(last)] + "  - Conv2D: {filters: 16, kernel_size: [3, 3]}\n"
-                                "  - LeakyReLU: {alpha: 0.05}\n"))
+    edited = compile_spec(
+        parse(
+            text[: -len(last)] + "  - Conv2D: {filters: 16, kernel_size: [3, 3]}\n"
+            "  - LeakyReLU: {alpha: 0.05}\n"
+        )
+    )
     before, after = original.weights, edited.weights
     for key in ("conv2d/kernel", "conv2d/bias", "conv2d_1/kernel", "conv2d_1/bias"):
         assert np.array_equal(before[key], after[key]), key
@@ -140,7 +160,9 @@ def test_renaming_a_layer_changes_only_its_weights() -> None:
 
 def test_adding_a_layer_in_front_keeps_named_layers() -> None:
     text = NAMED.format(seed=0, first="a", second="b", third="c", fourth="d", units=3)
-    extra = text.replace("layers:\n", "layers:\n  - Conv2D: {name: z, filters: 2, kernel_size: 1}\n")
+    extra = text.replace(
+        "layers:\n", "layers:\n  - Conv2D: {name: z, filters: 2, kernel_size: 1}\n"
+    )
     before = compile_spec(parse(text)).weights
     after = compile_spec(parse(extra)).weights
     # z keeps the shape (8, 8, 2), so every named layer keeps its shapes and its weights
@@ -165,10 +187,16 @@ def test_initializers_follow_the_config() -> None:
         """)
     w = model.weights
     assert set(w) == {
-        "conv2d/kernel", "conv2d/bias",
-        "batch_normalization/gamma", "batch_normalization/beta",
-        "batch_normalization/moving_mean", "batch_normalization/moving_variance",
-        "p_re_lu/alpha", "dense/kernel", "dense/bias", "dense_1/kernel",
+        "conv2d/kernel",
+        "conv2d/bias",
+        "batch_normalization/gamma",
+        "batch_normalization/beta",
+        "batch_normalization/moving_mean",
+        "batch_normalization/moving_variance",
+        "p_re_lu/alpha",
+        "dense/kernel",
+        "dense/bias",
+        "dense_1/kernel",
     }
     expected = {
         "conv2d/kernel": np.zeros((3, 3, 2, 3)),
@@ -238,7 +266,9 @@ def test_glorot_uniform_conv_kernel_uses_the_receptive_field() -> None:
     assert np.all(np.abs(kernel) <= limit) and np.abs(kernel).max() > 0.97 * limit
 
 
-@pytest.mark.parametrize(("initializer", "std"), [("he_normal", math.sqrt(2 / 200)), ("random_normal", 0.05)])
+@pytest.mark.parametrize(
+    ("initializer", "std"), [("he_normal", math.sqrt(2 / 200)), ("random_normal", 0.05)]
+)
 def test_normal_initializers_use_their_std(initializer: str, std: float) -> None:
     model = build(f"""\
         input_shape: [200]
@@ -269,8 +299,15 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     with np.load(path, allow_pickle=False) as archive:
         assert set(archive.files) == set(model.weights)
         assert set(archive.files) == {
-            "a/kernel", "a/bias", "b/gamma", "b/beta", "b/moving_mean", "b/moving_variance", "c/alpha",
-            "d/kernel", "d/bias",
+            "a/kernel",
+            "a/bias",
+            "b/gamma",
+            "b/beta",
+            "b/moving_mean",
+            "b/moving_variance",
+            "c/alpha",
+            "d/kernel",
+            "d/bias",
         }
         for key in archive.files:
             assert archive[key].dtype == np.float32
@@ -344,8 +381,16 @@ def test_all_problems_in_one_message(tmp_path: Path) -> None:
     arrays["extra/alpha"] = np.zeros(2)
     arrays["conv2d_3/bias"] = np.zeros(64)
     message = load_error(model, weights_file(tmp_path, arrays))
-    for text in ("conv2d/bias", "conv2d_2/kernel", "conv2d_1/kernel", "(3, 3, 64, 32)", "extra/alpha",
-                 "conv2d_3/bias", "missing", "unexpected"):
+    for text in (
+        "conv2d/bias",
+        "conv2d_2/kernel",
+        "conv2d_1/kernel",
+        "(3, 3, 64, 32)",
+        "extra/alpha",
+        "conv2d_3/bias",
+        "missing",
+        "unexpected",
+    ):
         assert text in message, text
 
 
@@ -420,10 +465,14 @@ def test_float64_weights_into_a_float32_model_are_cast(tmp_path: Path) -> None:
 
 def test_float32_weights_into_a_float64_model_are_cast(tmp_path: Path) -> None:
     model = compile_spec(parse(MNIST.read_text(encoding="utf-8") + "dtype: float64\n"))
-    arrays = {key: np.full(array.shape, 0.1, dtype=np.float32) for key, array in model.weights.items()}
+    arrays = {
+        key: np.full(array.shape, 0.1, dtype=np.float32) for key, array in model.weights.items()
+    }
     model.load_weights(weights_file(tmp_path, arrays))
     assert all(a.dtype == np.float64 for a in model.weights.values())
-    assert np.array_equal(model.weights["dense/bias"], np.full(10, np.float32(0.1), dtype=np.float64))
+    assert np.array_equal(
+        model.weights["dense/bias"], np.full(10, np.float32(0.1), dtype=np.float64)
+    )
 
 
 def test_integer_weights_are_cast(tmp_path: Path) -> None:
@@ -433,7 +482,9 @@ def test_integer_weights_are_cast(tmp_path: Path) -> None:
         layers:
           - Dense: {units: 1, name: d}
         """)
-    model.load_weights(weights_file(tmp_path, {"d/kernel": np.array([[2], [3]]), "d/bias": np.array([1])}))
+    model.load_weights(
+        weights_file(tmp_path, {"d/kernel": np.array([[2], [3]]), "d/bias": np.array([1])})
+    )
     np.testing.assert_array_equal(model(np.array([[1.0, 1.0]])), [[6.0]])
 
 

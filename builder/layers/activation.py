@@ -13,7 +13,6 @@ import numpy as np
 from builder.layers.base import Layer, Params, Shape, ShapeError, WeightSpec, batch_axis_index
 from builder.ops import activations as act
 
-
 _PIECEWISE_LINEAR_MONOTONE = frozenset({"linear", "relu", "relu6", "leaky_relu"})
 """Named activations that are non-decreasing and piecewise linear: computed in floating
 point they stay non-decreasing, so f(max(a, b)) == max(f(a), f(b)) bit for bit."""
@@ -193,4 +192,3 @@ class WithActivation(Layer):
 
 def is_linear(value: Any) -> bool:
     return isinstance(value, str) and value == "linear"
-

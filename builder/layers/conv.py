@@ -25,11 +25,14 @@ class Conv2D(WithActivation):
         s = self.spec
         if channels % s.groups:
             raise ShapeError(
-                f"the input's {channels} channels must be divisible by groups={s.groups}", field="groups"
+                f"the input's {channels} channels must be divisible by groups={s.groups}",
+                field="groups",
             )
         sizes = []
         for axis, length in enumerate((height, width)):
-            out = conv_output_length(length, s.kernel_size[axis], s.strides[axis], s.padding, s.dilation_rate[axis])
+            out = conv_output_length(
+                length, s.kernel_size[axis], s.strides[axis], s.padding, s.dilation_rate[axis]
+            )
             if out < 1:
                 reach = effective_kernel(s.kernel_size[axis], s.dilation_rate[axis])
                 raise ShapeError(

@@ -30,7 +30,9 @@ class _ElementwiseMerge(Layer):
     def combine(self, arrays: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
-    def __call__(self, xs: Sequence[np.ndarray], params: Params, *, inplace: bool = False) -> np.ndarray:
+    def __call__(
+        self, xs: Sequence[np.ndarray], params: Params, *, inplace: bool = False
+    ) -> np.ndarray:
         rank = max(x.ndim for x in xs)
         arrays = [x.reshape(x.shape[0], *([1] * (rank - x.ndim)), *x.shape[1:]) for x in xs]
         return self.combine(arrays)
@@ -110,13 +112,15 @@ class Concatenate(Layer):
         axis = batch_axis_index(self.spec.axis, ranks.pop())
         first = input_shapes[0]
         for shape in input_shapes[1:]:
-            if any(a != b for i, (a, b) in enumerate(zip(first, shape)) if i != axis):
+            if any(a != b for i, (a, b) in enumerate(zip(first, shape, strict=False)) if i != axis):
                 raise ShapeError(
                     f"inputs must match on every axis but axis {self.spec.axis}, got {shapes}"
                 )
         total = sum(shape[axis] for shape in input_shapes)
         return (*first[:axis], total, *first[axis + 1 :])
 
-    def __call__(self, xs: Sequence[np.ndarray], params: Params, *, inplace: bool = False) -> np.ndarray:
+    def __call__(
+        self, xs: Sequence[np.ndarray], params: Params, *, inplace: bool = False
+    ) -> np.ndarray:
         axis = batch_axis_index(self.spec.axis, xs[0].ndim - 1) + 1
         return np.concatenate(list(xs), axis=axis)

@@ -30,7 +30,9 @@ class BatchNormalization(Layer):
         if s.center:
             found.append(WeightSpec("beta", size, s.beta_initializer))
         found.append(WeightSpec("moving_mean", size, s.moving_mean_initializer, trainable=False))
-        found.append(WeightSpec("moving_variance", size, s.moving_variance_initializer, trainable=False))
+        found.append(
+            WeightSpec("moving_variance", size, s.moving_variance_initializer, trainable=False)
+        )
         return found
 
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:

@@ -24,7 +24,9 @@ class _Pooling2D(Layer):
         height, width, channels = input_shape
         sizes = []
         for axis, length in enumerate((height, width)):
-            out = conv_output_length(length, self.spec.pool_size[axis], self.strides[axis], self.spec.padding)
+            out = conv_output_length(
+                length, self.spec.pool_size[axis], self.strides[axis], self.spec.padding
+            )
             if out < 1:
                 raise ShapeError(
                     f"pool_size {self.spec.pool_size[axis]} is larger than the input's "

@@ -184,7 +184,10 @@ def _runs(array: np.ndarray, axes: int, run: int) -> np.ndarray | None:
         return None
     first = trailing.reshape(-1).view(np.uint8).view(np.dtype((np.void, run)))
     return as_strided(
-        first, shape=array.shape[:axes], strides=array.strides[:axes], writeable=array.flags.writeable
+        first,
+        shape=array.shape[:axes],
+        strides=array.strides[:axes],
+        writeable=array.flags.writeable,
     )
 
 
@@ -219,8 +222,8 @@ def _padded_blocks(
         count = min(images, n - first)
         block = buffer[:, :count]
         source = x[first : first + count].reshape(count, height, width, groups, -1)
-        block[:, :, pad_h[0] : pad_h[0] + height, pad_w[0] : pad_w[0] + width] = (
-            source.transpose(3, 0, 1, 2, 4)
+        block[:, :, pad_h[0] : pad_h[0] + height, pad_w[0] : pad_w[0] + width] = source.transpose(
+            3, 0, 1, 2, 4
         )
         yield first, block
 

@@ -32,7 +32,6 @@ import numpy as np
 
 from builder.ops.names import INITIALIZER_NAMES
 
-
 TRUNCATED_NORMAL_STDDEV = 0.87962566103423978
 """Standard deviation of a standard normal truncated to [−2, 2]."""
 

@@ -197,7 +197,7 @@ def _pool_axis(
     else:
         result[...] = reads[0]
         done = 1
-    for target, read in zip(targets[done:], reads[done:]):
+    for target, read in zip(targets[done:], reads[done:], strict=False):
         combine(target, read, out=target)
     return out
 

@@ -17,7 +17,6 @@ from builder.ops.names import INITIALIZER_NAMES
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
 
 
-
 class StrictModel(BaseModel):
     """Base of every spec model: unknown keys are errors and nothing is coerced."""
 

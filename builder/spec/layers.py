@@ -25,14 +25,14 @@ from builder.ops.activations import ACTIVATION_NAMES
 from builder.spec.fields import (
     DataFormat,
     Initializer,
-    describe,
-    list_as_tuple,
     LayerName,
     NonNegativeFloat,
     Padding,
     Pair,
     PositiveInt,
     StrictModel,
+    describe,
+    list_as_tuple,
 )
 
 ActivationName = Literal[ACTIVATION_NAMES]  # type: ignore[valid-type]
@@ -43,7 +43,8 @@ class LayerSpec(StrictModel):
 
     name: LayerName | None = None
     inputs: list[LayerName] | None = Field(
-        default=None, description="Names of the layers feeding this one (default: the previous layer)."
+        default=None,
+        description="Names of the layers feeding this one (default: the previous layer).",
     )
 
     @classmethod
@@ -154,7 +155,7 @@ ADVANCED_ACTIVATION_SPECS: tuple[type[LayerSpec], ...] = (
 """The layers that may also stand inline as a Conv2D/Dense/Activation `activation:` value."""
 
 AdvancedActivationSpec = Annotated[
-    Union[ADVANCED_ACTIVATION_SPECS],  # type: ignore[valid-type]
+    Union[ADVANCED_ACTIVATION_SPECS],  # type: ignore[valid-type]  # noqa: UP007 (a runtime tuple)
     Field(discriminator="type"),
 ]
 
@@ -174,17 +175,16 @@ def _inline_block(value: Any) -> Any:
         return "linear"
     if isinstance(value, LayerSpec) and (value.name is not None or value.inputs is not None):
         raise PydanticCustomError(
-            "inline_activation", "an inline activation takes no name or inputs (the layer's are used)"
+            "inline_activation",
+            "an inline activation takes no name or inputs (the layer's are used)",
         )
     return value
 
 
 ActivationValue = Annotated[
-    Union[
-        Annotated[ActivationName, Tag("name")],
-        Annotated[AdvancedActivationSpec, Tag("block")],
-        Annotated[None, Tag("none")],
-    ],
+    Annotated[ActivationName, Tag("name")]
+    | Annotated[AdvancedActivationSpec, Tag("block")]
+    | Annotated[None, Tag("none")],
     Discriminator(
         _activation_kind,
         custom_error_type="activation_value",
@@ -285,7 +285,9 @@ class DropoutSpec(LayerSpec):
 
     type: Literal["Dropout"]
     rate: Annotated[float, Field(ge=0, le=1)]
-    seed: int | None = Field(default=None, description="Accepted for Keras parity; unused at inference.")
+    seed: int | None = Field(
+        default=None, description="Accepted for Keras parity; unused at inference."
+    )
 
 
 class BatchNormalizationSpec(LayerSpec):
@@ -322,7 +324,9 @@ def _zero_padding(value: Any) -> tuple[tuple[int, int], tuple[int, int]]:
     if isinstance(value, list) and len(value) == 2:
         if all(non_negative(v) for v in value):
             return ((value[0], value[0]), (value[1], value[1]))
-        if all(isinstance(v, list) and len(v) == 2 and all(non_negative(x) for x in v) for v in value):
+        if all(
+            isinstance(v, list) and len(v) == 2 and all(non_negative(x) for x in v) for v in value
+        ):
             return ((value[0][0], value[0][1]), (value[1][0], value[1][1]))
     raise PydanticCustomError(
         "zero_padding",
@@ -342,7 +346,15 @@ class ZeroPadding2DSpec(LayerSpec):
     padding: Annotated[
         tuple[tuple[int, int], tuple[int, int]],
         BeforeValidator(_zero_padding),
-        WithJsonSchema({"anyOf": [_NN_INT, _NN_PAIR, {"type": "array", "items": _NN_PAIR, "minItems": 2, "maxItems": 2}]}),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    _NN_INT,
+                    _NN_PAIR,
+                    {"type": "array", "items": _NN_PAIR, "minItems": 2, "maxItems": 2},
+                ]
+            }
+        ),
     ] = ((1, 1), (1, 1))
     data_format: DataFormat = "channels_last"
 

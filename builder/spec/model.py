@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     AnyLayerSpec = LayerSpec
 else:  # the union of every registered layer model, discriminated by `type`
     AnyLayerSpec = Annotated[
-        Union[tuple(entry.spec for entry in LAYERS.values())],
+        Union[tuple(entry.spec for entry in LAYERS.values())],  # noqa: UP007 (a runtime tuple)
         Field(discriminator="type"),
     ]
 

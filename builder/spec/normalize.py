@@ -29,7 +29,13 @@ class SourceMap:
     def problem(self, path: Path, where: str, message: str) -> None:
         mark = self.locate(path)
         self.problems.append(
-            Problem(self.filename, mark.line if mark else None, mark.col if mark else None, where, message)
+            Problem(
+                self.filename,
+                mark.line if mark else None,
+                mark.col if mark else None,
+                where,
+                message,
+            )
         )
 
     @property
@@ -63,8 +69,7 @@ def normalize(document: Document) -> tuple[Any, SourceMap]:
     if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
         return data, source
     layers = [
-        _layer_entry(entry, ("layers", index), source)
-        for index, entry in enumerate(data["layers"])
+        _layer_entry(entry, ("layers", index), source) for index, entry in enumerate(data["layers"])
     ]
     return {**data, "layers": layers}, source
 
@@ -81,7 +86,10 @@ def _layer_entry(entry: Any, path: Path, source: SourceMap) -> Any:
     entry = _shorthand(entry, path, source, where)
     if isinstance(entry, dict) and isinstance(entry.get("activation"), dict):
         where += f" ({entry.get('type')}) activation"
-        entry = {**entry, "activation": _shorthand(entry["activation"], path + ("activation",), source, where)}
+        entry = {
+            **entry,
+            "activation": _shorthand(entry["activation"], path + ("activation",), source, where),
+        }
     return entry
 
 

@@ -61,7 +61,9 @@ def _arguments_ref(schema: dict[str, Any], definition: str) -> dict[str, Any]:
 
 def _allow_shorthand_activations(schema: dict[str, Any]) -> None:
     """Inline `activation: {LeakyReLU: {alpha: 0.05}}` blocks, for every model with an activation."""
-    blocks = {name: _arguments_ref(schema, LAYERS[name].spec.__name__) for name in ADVANCED_ACTIVATIONS}
+    blocks = {
+        name: _arguments_ref(schema, LAYERS[name].spec.__name__) for name in ADVANCED_ACTIVATIONS
+    }
     shorthand = {
         "type": "object",
         "minProperties": 1,
