@@ -1,0 +1,1 @@
+"""Execution engines other than the NumPy reference (`builder run --engine`)."""
