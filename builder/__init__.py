@@ -23,11 +23,18 @@ def parse(source: str | os.PathLike[str]) -> ModelSpec:
     return parse_config(source)
 
 
-def load(source: str | os.PathLike[str]) -> Model:
-    """The runnable model of a config (path or YAML text); raises ConfigError."""
+def load(source: str | os.PathLike[str], engine: str = "numpy") -> Model:
+    """The runnable model of a config (path or YAML text); raises ConfigError.
+
+    `engine`: `numpy` (the reference) or `onnxruntime` (extra [onnx]) runs `predict`."""
+    from builder.engines import ENGINES
     from builder.graph import compile_spec
 
-    return compile_spec(parse(source))
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}. Received: engine={engine!r}")
+    model = compile_spec(parse(source))
+    model.engine = engine
+    return model
 
 
 __all__ = ["__version__", "load", "parse"]

@@ -206,6 +206,13 @@ def graph(config: str, fmt: str) -> None:
     show_default=True,
     help="Refuse work needing more memory than this.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["numpy", "onnxruntime"]),
+    default="numpy",
+    show_default=True,
+    help="numpy (the reference) or onnxruntime (extra [onnx]; the session is built once).",
+)
 @_reports_errors
 def run(
     config: str,
@@ -217,6 +224,7 @@ def run(
     batch_size: int | None,
     seed: int | None,
     max_memory: int,
+    engine: str,
 ) -> None:
     """Run a forward pass of CONFIG on --input X.npy|X.npz or on --random N samples.
 
@@ -232,6 +240,7 @@ def run(
     if input_key is not None and input_path is None:
         raise click.UsageError("--input-key needs --input")
     model = _load_model(config)
+    model.engine = engine
     run_model(
         model,
         input_path=input_path,

@@ -39,6 +39,9 @@ class Model:
         self._readers = {name: len(users) for name, users in graph.consumers().items()}
         self._pool_first, self._deferred = _pool_first(graph)
         self._work_per_sample = self._peak_work_bytes()
+        self.engine = "numpy"
+        """`numpy` (the reference) or `onnxruntime` (extra [onnx]): what `predict` runs on."""
+        self._session: Any = None  # the onnxruntime engine, built on first use of the weights
 
     def __repr__(self) -> str:
         return (
@@ -113,6 +116,7 @@ class Model:
             layer, _, name = key.partition("/")
             grouped[layer][name] = array
         self._weights = grouped
+        self._session = None  # built from the old weights
 
     def _layer_weights(self) -> dict[str, dict[str, np.ndarray]]:
         if self._weights is None:
@@ -199,12 +203,23 @@ class Model:
         and weight initialisation happen now, before the first chunk is asked for."""
         chunk = self.check_memory(batch_size or self.default_chunk(), max_memory)
         self._layer_weights()
-        return self._run_chunks(x, chunk)
+        return self._run_chunks(x, chunk, self._engine_forward())
 
-    def _run_chunks(self, x: np.ndarray, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
+    def _engine_forward(self) -> Callable[[np.ndarray], np.ndarray]:
+        if self.engine == "numpy":
+            return self.forward
+        if self._session is None:
+            from builder.engines.onnxruntime import OnnxRuntimeEngine
+
+            self._session = OnnxRuntimeEngine(self)
+        return self._session.forward
+
+    def _run_chunks(
+        self, x: np.ndarray, chunk: int, forward: Callable[[np.ndarray], np.ndarray]
+    ) -> Iterator[tuple[int, np.ndarray]]:
         for start in range(0, x.shape[0], chunk):
             batch = np.asarray(x[start : start + chunk]).astype(self.dtype, copy=False)
-            yield start, self.forward(batch)
+            yield start, forward(batch)
 
     def _run_node(
         self,
