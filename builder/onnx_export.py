@@ -51,10 +51,19 @@ OPSET = 18
 
 INSTALL_HINT = "ONNX export needs the 'onnx' extra: pip install \"yaml-model-builder[onnx]\""
 
-NHWC = "nhwc"  # builder's layout: channels last (also any tensor that is not 4-D)
-NCHW = "nchw"
-TO_NCHW = (0, 3, 1, 2)
-TO_NHWC = (0, 2, 3, 1)
+NHWC = "channels_last"  # builder's layout: (N, ..., C); every tensor of rank <= 2 too
+NCHW = "channels_first"  # (N, C, ...) as ONNX's Conv and pooling want, for rank >= 3
+
+
+def to_channels_first(rank: int) -> tuple[int, ...]:
+    """Transpose perm (N, d1, ..., C) → (N, C, d1, ...): (0, 3, 1, 2) at rank 4."""
+    return (0, rank - 1, *range(1, rank - 1))
+
+
+def to_channels_last(rank: int) -> tuple[int, ...]:
+    """The inverse perm: (0, 2, 3, 1) at rank 4."""
+    return (0, *range(2, rank), 1)
+
 
 Params = Mapping[str, np.ndarray]
 
@@ -70,7 +79,7 @@ def import_onnx() -> Any:
 
 @dataclass(frozen=True)
 class Value:
-    """A tensor of the ONNX graph: its name, and whether a 4-D tensor is held as NCHW."""
+    """A tensor of the ONNX graph: its name, rank, and whether it is held channels first."""
 
     name: str
     rank: int  # with the batch axis
@@ -121,21 +130,23 @@ class GraphBuilder:
         return self.dtype == np.float32 or float(np.float32(value)) == value
 
     def layout(self, value: Value, layout: str, owner: str) -> Value:
-        """`value` in the wanted layout (a 4-D tensor only), transposing once per tensor."""
-        if value.rank != 4 or value.layout == layout:
+        """`value` in the wanted layout (rank >= 3 only), transposing once per tensor."""
+        if value.rank < 3 or value.layout == layout:
             return value
         key = (value.name, layout)
         if key not in self._transposed:
-            perm = TO_NCHW if layout == NCHW else TO_NHWC
-            name = self.node("Transpose", [value.name], f"{owner}/transpose", perm=list(perm))
-            self._transposed[key] = Value(name, 4, layout)
+            perm = to_channels_first if layout == NCHW else to_channels_last
+            name = self.node(
+                "Transpose", [value.name], f"{owner}/transpose", perm=list(perm(value.rank))
+            )
+            self._transposed[key] = Value(name, value.rank, layout)
         return self._transposed[key]
 
 
 def feature_axis(value: Value, axis: int) -> int:
     """The axis of the ONNX tensor holding builder's batched axis `axis` (0 = batch)."""
     axis %= value.rank
-    return TO_NCHW.index(axis) if value.layout == NCHW else axis
+    return to_channels_first(value.rank).index(axis) if value.layout == NCHW else axis
 
 
 # --------------------------------------------------------------------------- activations
@@ -314,7 +325,7 @@ def _prelu(g: GraphBuilder, layer: a.PReLU, xs: list[Value], params: Params, nam
     """PRelu with slope = alpha (per-sample shape, 1 on shared axes), broadcast from the right."""
     x, alpha = xs[0], params["alpha"]
     if x.layout == NCHW:
-        alpha = alpha.transpose(2, 0, 1)  # (H, W, C) → (C, H, W)
+        alpha = np.moveaxis(alpha, -1, 0)  # (H, W, C) → (C, H, W)
     slope = g.constant(f"{layer.name}/alpha", alpha)  # the weight key, inline or not
     return x.like(g.node("PRelu", [x.name, slope], name))
 
@@ -328,18 +339,19 @@ def _with_activation(
 
 
 def _pads(
-    layer: Any,
-    input_shape: Sequence[int],
+    padding: str,
+    spatial_shape: Sequence[int],
     kernel: Sequence[int],
     strides: Sequence[int],
     dilation: Sequence[int],
 ) -> list[int]:
-    """ONNX pads [top, left, bottom, right]: TensorFlow `same` puts the odd cell at the end."""
+    """ONNX pads (all begins, then all ends: [top, left, bottom, right] in 2-D); TensorFlow's
+    `same` puts the odd cell at the end."""
     amounts = [
-        padding_amounts(input_shape[i], kernel[i], strides[i], layer.spec.padding, dilation[i])
-        for i in range(2)
+        padding_amounts(length, k, st, padding, d)
+        for length, k, st, d in zip(spatial_shape, kernel, strides, dilation, strict=True)
     ]
-    return [amounts[0][0], amounts[1][0], amounts[0][1], amounts[1][1]]
+    return [before for before, _ in amounts] + [after for _, after in amounts]
 
 
 def _conv2d(
@@ -360,7 +372,7 @@ def _conv2d(
         dilations=list(s.dilation_rate),
         group=s.groups,
         kernel_shape=list(s.kernel_size),
-        pads=_pads(layer, node.input_shape, s.kernel_size, s.strides, s.dilation_rate),
+        pads=_pads(s.padding, node.input_shape[:-1], s.kernel_size, s.strides, s.dilation_rate),
         strides=list(s.strides),
     )
     return _with_activation(g, layer, Value(y, 4, NCHW), params, name)
@@ -389,7 +401,7 @@ def _pool2d(op: str, **extra: Any) -> Converter:
             auto_pad="NOTSET",
             ceil_mode=0,
             kernel_shape=list(s.pool_size),
-            pads=_pads(layer, g.current.input_shape, s.pool_size, layer.strides, (1, 1)),
+            pads=_pads(s.padding, g.current.input_shape[:-1], s.pool_size, layer.strides, (1, 1)),
             strides=list(layer.strides),
             **extra,
         )
@@ -431,30 +443,30 @@ def _batch_norm(
     params: Params,
     name: str,
 ) -> Value:
-    """BatchNormalization (epsilon explicit) when the feature axis can sit at axis 1 and the
-    dtype is float32; otherwise the same formula folded into x·factor + offset."""
+    """BatchNormalization (epsilon and momentum explicit) over the channels, held first;
+    for another feature axis, or an epsilon that a 32-bit attribute rounds (float64), the
+    same formula folded into x·factor + offset in float64, as the NumPy engine does."""
     s, x = layer.spec, xs[0]
-    size = params["moving_mean"].shape[0]
-    ones, zeros = np.ones(size), np.zeros(size)
-    if g.exact_attribute(s.epsilon):
+    on_channels = batch_axis_index(s.axis, x.rank - 1) == x.rank - 2
+    if on_channels and g.exact_attribute(s.epsilon):
         x = g.layout(x, NCHW, name)
-        if feature_axis(x, s.axis) == 1:
-            inputs = [
-                x.name,
-                g.constant(f"{name}/gamma", params["gamma"] if s.scale else ones),
-                g.constant(f"{name}/beta", params["beta"] if s.center else zeros),
-                g.constant(f"{name}/moving_mean", params["moving_mean"]),
-                g.constant(f"{name}/moving_variance", params["moving_variance"]),
-            ]
-            y = g.node(
-                "BatchNormalization",
-                inputs,
-                name,
-                epsilon=float(s.epsilon),
-                momentum=0.9,
-                training_mode=0,
-            )
-            return x.like(y)
+        size = params["moving_mean"].shape[0]
+        inputs = [
+            x.name,
+            g.constant(f"{name}/gamma", params["gamma"] if s.scale else np.ones(size)),
+            g.constant(f"{name}/beta", params["beta"] if s.center else np.zeros(size)),
+            g.constant(f"{name}/moving_mean", params["moving_mean"]),
+            g.constant(f"{name}/moving_variance", params["moving_variance"]),
+        ]
+        y = g.node(
+            "BatchNormalization",
+            inputs,
+            name,
+            epsilon=float(s.epsilon),
+            momentum=float(s.momentum),
+            training_mode=0,
+        )
+        return x.like(y)
     inv_std = 1.0 / np.sqrt(params["moving_variance"].astype(np.float64) + s.epsilon)
     factor = inv_std * params["gamma"] if s.scale else inv_std
     offset = -params["moving_mean"] * factor + (params["beta"] if s.center else 0.0)
