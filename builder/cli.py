@@ -272,5 +272,37 @@ def init(config: str, output: str, seed: int | None) -> None:
     click.echo(f"{output}: {len(model.weight_specs())} arrays, {model.count_params():,} parameters")
 
 
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The .onnx file to write.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="Weights .npz (default: initialise from the config's seed).",
+)
+@_reports_errors
+def export(config: str, output: str, weights: str | None) -> None:
+    """Write CONFIG (with its weights) as an ONNX model: opset 18, input and output NHWC as
+    builder's, every attribute explicit (extra [onnx])."""
+    from builder.errors import DataError
+    from builder.onnx_export import save_onnx
+
+    if not output.endswith(".onnx"):
+        raise DataError(f"{output}: builder export writes .onnx files. Received: {output}")
+    model = _load_model(config)
+    if weights is not None:
+        model.load_weights(weights)
+    save_onnx(model, output)
+    click.echo(
+        f"{output}: ONNX opset 18, {len(model.nodes)} layers, {model.count_params():,} parameters"
+    )
+
+
 def main() -> None:
     cli()

@@ -255,3 +255,26 @@ def test_inline_prelu_uses_host_weights(tmp_path: Path) -> None:
     random_weights(model, 9, tmp_path)
     proto = check_export(model, random_input(model, 9))["proto"]
     assert "conv2d/alpha" in {init.name for init in proto.graph.initializer}
+
+
+def test_cli_export(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from builder.cli import cli
+
+    model = builder.load(ROOT / "configs" / "seed_cnn.yaml")
+    random_weights(model, 11, tmp_path)
+    target = tmp_path / "seed.onnx"
+    result = CliRunner().invoke(
+        cli,
+        ["export", str(ROOT / "configs" / "seed_cnn.yaml"), "--weights"]
+        + [str(tmp_path / "weights_11.npz"), "-o", str(target)],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == f"{target}: ONNX opset 18, 8 layers, 55,744 parameters\n"
+    x = random_input(model, 12)
+    assert_close(run_onnxruntime(onnx.load(str(target)), x), model(x), "exported file")
+    wrong = CliRunner().invoke(
+        cli, ["export", str(ROOT / "configs" / "seed_cnn.yaml"), "-o", str(tmp_path / "m.keras")]
+    )
+    assert wrong.exit_code == 1 and "writes .onnx files" in wrong.output
