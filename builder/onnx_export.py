@@ -623,7 +623,10 @@ def to_onnx(model: Model) -> onnx.ModelProto:
     element = helper.np_dtype_to_tensor_dtype(model.dtype)
     values = {INPUT_NAME: Value(INPUT_NAME, len(model.input_shape) + 1)}
     g.unique(INPUT_NAME)
-    weights = model._layer_weights()
+    weights: dict[str, dict[str, np.ndarray]] = {node.name: {} for node in model.nodes}
+    for key, array in model.weights.items():
+        layer, _, weight = key.partition("/")
+        weights[layer][weight] = array
     for node in model.nodes:
         g.current = node
         inputs = [values[name] for name in node.inputs]
