@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 OPSET = 18
 """ReduceMax/ReduceMean take their axes as an input from opset 18 on; Mish exists."""
 
+PROTOBUF_LIMIT = 2**31 - 2**24
+"""A serialized ModelProto must stay under 2 GiB; 16 MiB are left for the graph itself."""
+
 INSTALL_HINT = "ONNX export needs the 'onnx' extra: pip install \"yaml-model-builder[onnx]\""
 
 NHWC = "channels_last"  # builder's layout: (N, ..., C); every tensor of rank <= 2 too
@@ -618,6 +621,11 @@ def to_onnx(model: Model) -> onnx.ModelProto:
     both channels_last, in the model's dtype; weights as initializers (the model's current
     weights, initialised from the seed if none were loaded)."""
     _check_supported(model)
+    if model.weight_bytes() >= PROTOBUF_LIMIT:  # checked before any weight is allocated
+        raise ResourceError(
+            f"the weights take {model.weight_bytes():,} bytes, over the 2 GiB that one ONNX "
+            "file can hold (weights in external files are not supported yet)"
+        )
     g = GraphBuilder(model.dtype)
     helper = g.onnx.helper
     element = helper.np_dtype_to_tensor_dtype(model.dtype)

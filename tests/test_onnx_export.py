@@ -278,3 +278,10 @@ def test_cli_export(tmp_path: Path) -> None:
         cli, ["export", str(ROOT / "configs" / "seed_cnn.yaml"), "-o", str(tmp_path / "m.keras")]
     )
     assert wrong.exit_code == 1 and "writes .onnx files" in wrong.output
+
+
+def test_weights_over_two_gib_are_refused_before_allocating() -> None:
+    # 2^15 · 2^15 float32 kernel = 4 GiB: refused from the parameter count alone.
+    model = builder.load("input_shape: [32768]\nlayers:\n  - Dense: {units: 32768}\n")
+    with pytest.raises(ResourceError, match="over the 2 GiB that one ONNX file can hold"):
+        to_onnx(model)
