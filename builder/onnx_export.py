@@ -357,13 +357,17 @@ def _pads(
     return [before for before, _ in amounts] + [after for _, after in amounts]
 
 
-def _conv2d(
-    g: GraphBuilder, layer: conv.Conv2D, xs: list[Value], params: Params, name: str
-) -> Value:
-    """Conv over NCHW; kernel (kh, kw, C/groups, F) → ONNX's (F, C/groups, kh, kw)."""
+def onnx_kernel(kernel: np.ndarray) -> np.ndarray:
+    """Keras's (*window, C/groups, F) → ONNX's (F, C/groups, *window), in 1-D and 2-D alike."""
+    rank = kernel.ndim
+    return kernel.transpose(rank - 1, rank - 2, *range(rank - 2))
+
+
+def _conv(g: GraphBuilder, layer: conv.Conv2D, xs: list[Value], params: Params, name: str) -> Value:
+    """Conv over channels-first data; any number of spatial axes (Conv2D; Conv1D to come)."""
     s, node = layer.spec, g.current
     x = g.layout(xs[0], NCHW, name)
-    kernel = g.constant(f"{name}/kernel", params["kernel"].transpose(3, 2, 0, 1))
+    kernel = g.constant(f"{name}/kernel", onnx_kernel(params["kernel"]))
     inputs = [x.name, kernel]
     if "bias" in params:
         inputs.append(g.constant(f"{name}/bias", params["bias"]))
@@ -378,7 +382,7 @@ def _conv2d(
         pads=_pads(s.padding, node.input_shape[:-1], s.kernel_size, s.strides, s.dilation_rate),
         strides=list(s.strides),
     )
-    return _with_activation(g, layer, Value(y, 4, NCHW), params, name)
+    return _with_activation(g, layer, x.like(y), params, name)
 
 
 def _dense(g: GraphBuilder, layer: core.Dense, xs: list[Value], params: Params, name: str) -> Value:
@@ -391,12 +395,16 @@ def _dense(g: GraphBuilder, layer: core.Dense, xs: list[Value], params: Params, 
     return _with_activation(g, layer, Value(y, x.rank), params, name)
 
 
-def _pool2d(op: str, **extra: Any) -> Converter:
+def _pool(op: str, **extra: Any) -> Converter:
+    """MaxPool/AveragePool over channels-first data, TensorFlow pads explicit; `extra` holds
+    the op's own attributes."""
+
     def convert(
         g: GraphBuilder, layer: pooling._Pooling2D, xs: list[Value], params: Params, name: str
     ) -> Value:
         s = layer.spec
         x = g.layout(xs[0], NCHW, name)
+        ones = (1,) * len(s.pool_size)
         y = g.node(
             op,
             [x.name],
@@ -404,25 +412,26 @@ def _pool2d(op: str, **extra: Any) -> Converter:
             auto_pad="NOTSET",
             ceil_mode=0,
             kernel_shape=list(s.pool_size),
-            pads=_pads(s.padding, g.current.input_shape[:-1], s.pool_size, layer.strides, (1, 1)),
+            pads=_pads(s.padding, g.current.input_shape[:-1], s.pool_size, layer.strides, ones),
             strides=list(layer.strides),
-            **extra,
+            **{key: value(len(ones)) if callable(value) else value for key, value in extra.items()},
         )
-        return Value(y, 4, NCHW)
+        return x.like(y)
 
     return convert
 
 
 def _global_pool(op: str) -> Converter:
-    """ReduceMax/ReduceMean over H and W, in whichever layout the input is."""
+    """ReduceMax/ReduceMean over the spatial axes, in whichever layout the input is."""
 
     def convert(g: GraphBuilder, layer: Any, xs: list[Value], params: Params, name: str) -> Value:
         x = xs[0]
-        axes = [2, 3] if x.layout == NCHW else [1, 2]
+        first = 2 if x.layout == NCHW else 1
+        axes = list(range(first, first + x.rank - 2))
         keep = int(layer.spec.keepdims)
         axes_name = g.constant(f"{name}/axes", axes, np.int64)
         y = g.node(op, [x.name, axes_name], name, keepdims=keep, noop_with_empty_axes=0)
-        return Value(y, 4, x.layout) if keep else Value(y, 2)
+        return x.like(y) if keep else Value(y, 2)
 
     return convert
 
@@ -482,17 +491,15 @@ def _batch_norm(
     return x.like(y)
 
 
-def _zero_padding2d(
+def _zero_padding(
     g: GraphBuilder, layer: reshaping.ZeroPadding2D, xs: list[Value], params: Params, name: str
 ) -> Value:
-    (top, bottom), (left, right) = layer.spec.padding
-    x = xs[0]
-    if x.layout == NCHW:
-        pads = [0, 0, top, left, 0, 0, bottom, right]
-    else:
-        pads = [0, top, left, 0, 0, bottom, right, 0]
+    """Pad with zeros, ((before, after), ...) per spatial axis (ZeroPadding1D to come)."""
+    x, spatial = xs[0], [tuple(pair) for pair in layer.spec.padding]
+    pairs = [(0, 0), (0, 0), *spatial] if x.layout == NCHW else [(0, 0), *spatial, (0, 0)]
+    pads = [before for before, _ in pairs] + [after for _, after in pairs]
     inputs = [x.name, g.constant(f"{name}/pads", pads, np.int64), g.scalar(name, 0.0)]
-    return Value(g.node("Pad", inputs, name, mode="constant"), 4, x.layout)
+    return x.like(g.node("Pad", inputs, name, mode="constant"))
 
 
 def _reshape(
@@ -556,9 +563,9 @@ def _concatenate(
 
 
 CONVERTERS: dict[type[Layer], Converter] = {
-    conv.Conv2D: _conv2d,
-    pooling.MaxPooling2D: _pool2d("MaxPool", dilations=[1, 1], storage_order=0),
-    pooling.AveragePooling2D: _pool2d("AveragePool", count_include_pad=0),
+    conv.Conv2D: _conv,
+    pooling.MaxPooling2D: _pool("MaxPool", dilations=lambda n: [1] * n, storage_order=0),
+    pooling.AveragePooling2D: _pool("AveragePool", count_include_pad=0),
     pooling.GlobalMaxPooling2D: _global_pool("ReduceMax"),
     pooling.GlobalAveragePooling2D: _global_pool("ReduceMean"),
     core.Flatten: _flatten,
@@ -572,7 +579,7 @@ CONVERTERS: dict[type[Layer], Converter] = {
     a.ELU: _elu_layer,
     a.ThresholdedReLU: _thresholded_relu,
     a.Softmax: _softmax,
-    reshaping.ZeroPadding2D: _zero_padding2d,
+    reshaping.ZeroPadding2D: _zero_padding,
     reshaping.Reshape: _reshape,
     merge.Add: _elementwise("Sum", variadic=True),
     merge.Subtract: _elementwise("Sub", variadic=False),
