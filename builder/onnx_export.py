@@ -482,8 +482,16 @@ def _batch_norm(
     inv_std = 1.0 / np.sqrt(params["moving_variance"].astype(np.float64) + s.epsilon)
     factor = inv_std * params["gamma"] if s.scale else inv_std
     offset = -params["moving_mean"] * factor + (params["beta"] if s.center else 0.0)
+    return scale_and_shift(g, x, s.axis, factor, offset, name)
+
+
+def scale_and_shift(
+    g: GraphBuilder, x: Value, axis: int, factor: np.ndarray, offset: np.ndarray, name: str
+) -> Value:
+    """y = x·factor + offset with per-feature vectors along builder's batched `axis`, in
+    whichever layout x is (BatchNormalization; Rescaling, Normalization, LayerScale to come)."""
     shape = [1] * x.rank
-    shape[feature_axis(x, s.axis)] = -1
+    shape[feature_axis(x, axis)] = -1
     scaled = g.node(
         "Mul", [x.name, g.constant(f"{name}/factor", factor.reshape(shape))], f"{name}/scale"
     )
