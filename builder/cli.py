@@ -206,6 +206,13 @@ def graph(config: str, fmt: str) -> None:
     show_default=True,
     help="Refuse work needing more memory than this.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["numpy", "onnxruntime"]),
+    default="numpy",
+    show_default=True,
+    help="numpy (the reference) or onnxruntime (extra [onnx]; the session is built once).",
+)
 @_reports_errors
 def run(
     config: str,
@@ -217,6 +224,7 @@ def run(
     batch_size: int | None,
     seed: int | None,
     max_memory: int,
+    engine: str,
 ) -> None:
     """Run a forward pass of CONFIG on --input X.npy|X.npz or on --random N samples.
 
@@ -231,9 +239,11 @@ def run(
         raise click.UsageError("give exactly one of --input and --random")
     if input_key is not None and input_path is None:
         raise click.UsageError("--input-key needs --input")
+    from builder.engines import attach
     from builder.errors import ResourceError
 
     model = _load_model(config)
+    attach(model, engine)
     try:
         run_model(
             model,
@@ -266,6 +276,38 @@ def init(config: str, output: str, seed: int | None) -> None:
     model.init_weights(seed)
     model.save_weights(output)
     click.echo(f"{output}: {len(model.weight_specs())} arrays, {model.count_params():,} parameters")
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The .onnx file to write.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="Weights .npz (default: initialise from the config's seed).",
+)
+@_reports_errors
+def export(config: str, output: str, weights: str | None) -> None:
+    """Write CONFIG (with its weights) as an ONNX model: opset 18, input and output NHWC as
+    builder's, every attribute explicit (extra [onnx])."""
+    from builder.errors import DataError
+    from builder.onnx_export import save_onnx
+
+    if not output.endswith(".onnx"):
+        raise DataError(f"{output}: builder export writes .onnx files. Received: {output}")
+    model = _load_model(config)
+    if weights is not None:
+        model.load_weights(weights)
+    save_onnx(model, output)
+    click.echo(
+        f"{output}: ONNX opset 18, {len(model.nodes)} layers, {model.count_params():,} parameters"
+    )
 
 
 def main() -> None:

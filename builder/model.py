@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -28,6 +28,12 @@ WORK_BUDGET = 256 * 1024**2
 MAX_AUTO_CHUNK = 256
 
 
+class Runtime(Protocol):
+    """An engine other than NumPy: `forward` has `Model.forward`'s contract."""
+
+    def forward(self, batch: np.ndarray) -> np.ndarray: ...
+
+
 class Model:
     """A compiled config that runs on NumPy arrays of shape (N, *input_shape).
 
@@ -42,6 +48,10 @@ class Model:
         self.dtype = np.dtype(graph.dtype)
         self.plan: Plan = build_plan(graph)
         self._weights: dict[str, dict[str, np.ndarray]] | None = None
+        self.engine = "numpy"
+        """`numpy` (the reference) or another engine attached by `builder.engines.attach`."""
+        self._runtime_factory: Callable[[Model], Runtime] | None = None
+        self._runtime: Runtime | None = None  # built from the current weights on first use
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> Model:
@@ -119,6 +129,8 @@ class Model:
             layer, _, name = key.partition("/")
             grouped[layer][name] = array
         self._weights = grouped
+        self._runtime = None  # an engine built from the old weights
+        self._session = None  # built from the old weights
 
     def _layer_weights(self) -> dict[str, dict[str, np.ndarray]]:
         if self._weights is None:
@@ -207,7 +219,7 @@ class Model:
         x = self.check_input(x)
         chunk = self.check_memory(self._batch(batch_size), max_memory)
         self._layer_weights()
-        return self._run_chunks(x, chunk)
+        return self._run_chunks(x, chunk, self._engine_forward())
 
     def _batch(self, batch_size: int | None) -> int:
         if batch_size is None:
@@ -222,10 +234,24 @@ class Model:
             )
         return int(batch_size)
 
-    def _run_chunks(self, x: Any, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
+    def use_engine(self, name: str, factory: Callable[[Model], Runtime] | None) -> None:
+        """Run `predict` on another engine: `factory(model)` builds it from the current
+        weights when first needed (again after the weights change); None is NumPy."""
+        self.engine, self._runtime_factory, self._runtime = name, factory, None
+
+    def _engine_forward(self) -> Callable[[np.ndarray], np.ndarray]:
+        if self._runtime_factory is None:
+            return self.forward
+        if self._runtime is None:
+            self._runtime = self._runtime_factory(self)
+        return self._runtime.forward
+
+    def _run_chunks(
+        self, x: Any, chunk: int, forward: Callable[[np.ndarray], np.ndarray]
+    ) -> Iterator[tuple[int, np.ndarray]]:
         for start in range(0, x.shape[0], chunk):
             batch = np.asarray(x[start : start + chunk]).astype(self.dtype, copy=False)
-            yield start, self.forward(batch)
+            yield start, forward(batch)
 
     def check_input(self, x: Any) -> Any:
         """x with the batch axis, shape (N, *input_shape) and a real-number dtype, or a
