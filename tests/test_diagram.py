@@ -354,7 +354,8 @@ def test_cli_graph_warns_about_unused_outputs_on_stderr(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "unused" in result.stderr and "never used" in result.stderr
     graph = parse_dot(result.stdout)
-    assert ("conv2d", "unused") in graph.edges
+    # SPEC 8: a layer that leads to no output is left out of the model, as Keras builds it
+    assert "unused" not in graph.nodes and ("conv2d", "unused") not in graph.edges
 
 
 def test_cli_graph_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
