@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from builder.cli import cli
 from builder.config import parse
 from builder.diagram import mermaid_ids, to_dot, to_mermaid
-from builder.model import Model
+from builder.graph import Graph, compile_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,8 +72,8 @@ RESIDUAL_EDGES = [
 ]
 
 
-def build(text: str) -> Model:
-    return Model.from_spec(parse(textwrap.dedent(text)))
+def build(text: str) -> Graph:
+    return compile_graph(parse(textwrap.dedent(text)))
 
 
 # --------------------------------------------------------------------------- a minimal DOT parser
@@ -284,7 +284,7 @@ def test_dot_with_odd_names_escapes_and_parses() -> None:
 
 @pytest.mark.parametrize("name", ["resnet_small", "inception_block", "unet_encoder", "seed_cnn"])
 def test_example_configs_draw(name: str) -> None:
-    model = Model.from_spec(parse(ROOT / "configs" / f"{name}.yaml"))
+    model = compile_graph(parse(ROOT / "configs" / f"{name}.yaml"))
     graph = parse_dot(to_dot(model))
     assert list(graph.nodes) == ["input", *(node.name for node in model.nodes)]
     assert graph.edges == [(source, node.name) for node in model.nodes for source in node.inputs]
