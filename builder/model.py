@@ -50,6 +50,7 @@ class Model:
 
     def __repr__(self) -> str:
         shapes = ", ".join(format_shape(shape) for shape in self.graph.inputs.values())
+        shapes = shapes if len(self.graph.inputs) == 1 else f"[{shapes}]"
         return (
             f"Model(name={self.name!r}, input_shape={shapes}, "
             f"layers={len(self.nodes)}, params={self.count_params():,})"

@@ -69,14 +69,15 @@ def _file_input(model: Model, path: str, key: str | None) -> Any:
     """The input as an array or a row reader, checked by the model; errors name the file.
     A model with several inputs reads one array per input name from an `.npz`."""
     names = list(model.input_shapes)
+    if len(names) > 1 and key is not None:
+        raise DataError(
+            f"{path}: --input-key picks one array, but the model has {len(names)} inputs; "
+            "they are read by name from the .npz"
+        )
+    arrays = load_named_arrays(path, names) if len(names) > 1 else None  # errors name the file
     try:
-        if len(names) > 1:
-            if key is not None:
-                raise DataError(
-                    f"--input-key picks one array, but the model has {len(names)} inputs; "
-                    "they are read by name from the .npz"
-                )
-            return model.check_inputs(load_named_arrays(path, names))
+        if arrays is not None:
+            return model.check_inputs(arrays)
         return model.check_input(load_array(path, key))
     except DataError as error:
         raise DataError(f"{path}: {error}") from None
