@@ -18,7 +18,7 @@ from builder.errors import ConfigError, Problem, ShapeError
 from builder.layers.base import Layer, Shape, WeightSpec
 from builder.registry import build_layer
 from builder.spec.messages import suggest
-from builder.spec.model import ModelSpec
+from builder.spec.model import INPUT_NAME, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -228,6 +228,11 @@ def _input_problems(
                 f"{name!r} is defined later (layers[{positions[name]}]); a layer can only read "
                 f"earlier layers or {_model_inputs(spec)}, so the graph has no cycles"
             )
+        elif name == INPUT_NAME:
+            named = ", ".join(map(repr, spec.input_shapes))
+            message = (
+                f"unknown layer 'input': the model inputs are named {named} (top-level inputs)"
+            )
         else:
             known = list(shapes)  # the model inputs first, then the earlier layers
             message = f"unknown layer {name!r}" + suggest(name, known)
@@ -279,6 +284,11 @@ def _unused_warnings(spec: ModelSpec, nodes: list[Node], kept: set[str]) -> list
                 f"warning: the output of {end.name!r} is never used{also}",
             )
         )
+    if spec.inputs is not None:
+        for name in spec.inputs:
+            if name not in kept:
+                message = f"warning: input {name!r} leads to no output (it is still required)"
+                warnings.append(spec.problem_at(("inputs", name), f"inputs {name}", message))
     return warnings
 
 

@@ -214,6 +214,11 @@ class Model:
                 name: np.empty((count, *shape), dtype=self.dtype)
                 for name, shape in self.output_shapes.items()
             }
+        if not single and not isinstance(out, dict):
+            raise ValueError(
+                f"the model has {len(self.graph.outputs)} outputs: give out as a dict "
+                f"{{output name: array}}, got {type(out).__name__}"
+            )
         targets = {self.graph.outputs[0]: out} if single and not isinstance(out, dict) else out
         for start, part in self.predict_chunks(xs, batch_size, max_memory):
             parts = {self.graph.outputs[0]: part} if single else part

@@ -284,6 +284,35 @@ def test_graph_errors_about_inputs_and_outputs_have_positions() -> None:
     ]
 
 
+def test_reading_input_when_the_inputs_are_named_says_their_names() -> None:
+    lines = error_lines(
+        """\
+        inputs: {image: [3], meta: [2]}
+        layers:
+          - Dense: {units: 2, inputs: [input]}
+        """
+    )
+    assert lines == [
+        "<string>:3:32: layers[0] (Dense) inputs: unknown layer 'input': the model inputs "
+        "are named 'image', 'meta' (top-level inputs)"
+    ]
+
+
+def test_an_input_that_leads_to_no_output_is_a_warning() -> None:
+    model = builder.load("inputs: {a: [3], b: [2]}\nlayers:\n  - Dense: {units: 2, inputs: [a]}\n")
+    assert [str(w) for w in model.graph.warnings] == [
+        "<string>:1:21: inputs b: warning: input 'b' leads to no output (it is still required)"
+    ]
+    y = model.predict({"a": np.zeros((2, 3)), "b": np.zeros((2, 2))})
+    assert y.shape == (2, 2)
+
+
+def test_out_must_be_a_dict_when_there_are_several_outputs() -> None:
+    model = builder.load(TWO_IN_TWO_OUT)
+    with pytest.raises(ValueError, match="2 outputs: give out as a dict"):
+        model.predict({"a": np.zeros((1, 4)), "b": np.zeros((1, 3))}, out=np.zeros((1, 3)))
+
+
 def test_unknown_output_gets_a_did_you_mean() -> None:
     lines = error_lines(
         """\
@@ -309,6 +338,10 @@ def test_a_spec_built_in_python_needs_exactly_one_input_declaration() -> None:
         ModelSpec.model_validate({"layers": layers})
     with pytest.raises(ValidationError, match="not both"):
         ModelSpec.model_validate({"input_shape": [2], "inputs": {"a": [2]}, "layers": layers})
+    with pytest.raises(ValidationError, match="layer 'a' has the name of a model input"):
+        ModelSpec.model_validate(
+            {"inputs": {"a": [2]}, "layers": [{"type": "Flatten", "name": "a"}]}
+        )
     assert ModelSpec.model_validate({"inputs": {"a": [2]}, "layers": layers}).input_shapes == {
         "a": (2,)
     }

@@ -62,9 +62,15 @@ class ModelSpec(StrictModel):
     def _auto_name(self, info: ValidationInfo) -> ModelSpec:
         # The YAML loader reports these with positions (builder.config); a spec built in
         # Python is checked here.
+        taken = {layer.name for layer in self.layers if layer.name is not None}
         if not (info.context or {}).get("inputs_checked"):
             _check_input_declaration(self.input_shape is not None, self.inputs is not None)
-        taken = {layer.name for layer in self.layers if layer.name is not None}
+            clash = sorted(taken & set(self.inputs or ()))
+            if clash:
+                raise PydanticCustomError(
+                    "input_declaration",
+                    f"layer {clash[0]!r} has the name of a model input; rename one of them",
+                )
         taken |= set(self.inputs or ())
         counters: dict[str, int] = {}
         for layer in self.layers:
