@@ -551,3 +551,17 @@ def test_the_two_heads_example_validates_and_runs(tmp_path: Path) -> None:
     # params: conv 3·3·3·8+8, conv 3·3·8·16+16, dense 8·16+16, heads 32·3+3 and 32·1+1
     expected = (27 * 8 + 8) + (72 * 16 + 16) + (8 * 16 + 16) + (32 * 3 + 3) + (32 + 1)
     assert builder.load(config).count_params() == expected
+
+
+def test_the_json_schema_wants_exactly_one_input_declaration() -> None:
+    import jsonschema
+    import yaml
+
+    schema = json.loads((ROOT / "schemas" / "model.schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    two_heads = yaml.safe_load((ROOT / "configs" / "two_heads.yaml").read_text(encoding="utf-8"))
+    assert list(validator.iter_errors(two_heads)) == []
+    layers = ["Flatten"]
+    assert not validator.is_valid({"layers": layers})
+    assert not validator.is_valid({"input_shape": [2], "inputs": {"a": [2]}, "layers": layers})
+    assert validator.is_valid({"inputs": {"a": [2]}, "outputs": "flatten", "layers": layers})
