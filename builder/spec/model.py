@@ -5,12 +5,19 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from builder.errors import Problem
 from builder.loader import KeyPath
-from builder.spec.fields import LayerName, NonNegativeInt, Shape, StrictModel
+from builder.spec.fields import NAME_PATTERN, LayerName, NonNegativeInt, Shape, StrictModel
 from builder.spec.layers import LAYER_SPECS, LayerSpec
 
 if TYPE_CHECKING:
@@ -29,6 +36,13 @@ INPUT_NAME = "input"
 def _one_as_list(value: Any) -> Any:
     """`outputs: head` is read as `[head]`."""
     return [value] if isinstance(value, str) else value
+
+
+_NAME_SCHEMA = {"type": "string", "pattern": NAME_PATTERN}
+_OUTPUTS_SCHEMA = {
+    "anyOf": [_NAME_SCHEMA, {"type": "array", "items": _NAME_SCHEMA, "minItems": 1}],
+    "description": "Names of the output layers (default: the last layer).",
+}
 
 
 class ModelSpec(StrictModel):
@@ -51,7 +65,9 @@ class ModelSpec(StrictModel):
         "e.g. {image: [224, 224, 3], meta: [8]}; layers read them by name.",
     )
     outputs: Annotated[
-        Annotated[list[LayerName], Field(min_length=1)] | None, BeforeValidator(_one_as_list)
+        Annotated[list[LayerName], Field(min_length=1)] | None,
+        BeforeValidator(_one_as_list),
+        WithJsonSchema(_OUTPUTS_SCHEMA),
     ] = Field(default=None, description="Names of the output layers (default: the last layer).")
     dtype: Literal["float32", "float64"] = "float32"
     seed: NonNegativeInt = Field(default=0, description="Weight-initialisation seed.")
