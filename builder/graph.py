@@ -120,12 +120,8 @@ def compile_graph(spec: ModelSpec) -> Graph:
     previous = next(iter(inputs)) if len(inputs) == 1 else None
     for index, layer_spec in enumerate(spec.layers):
         layer = build_layer(layer_spec)
-        if layer_spec.inputs is None and previous is None:
-            message = (
-                f"the model has {len(inputs)} inputs ({', '.join(inputs)}): "
-                "say which this layer reads, e.g. inputs: [" + next(iter(inputs)) + "]"
-            )
-            problems.append(spec.problem_at(("layers", index), spec.where(index), message))
+        if layer_spec.inputs is None and previous is None:  # no default with several inputs
+            problems.append(_no_default_input(spec, index))
             shapes[layer.name] = None
             previous = layer.name
             continue
@@ -172,6 +168,15 @@ def compile_graph(spec: ModelSpec) -> Graph:
         inputs,
         outputs,
     )
+
+
+def _no_default_input(spec: ModelSpec, index: int) -> Problem:
+    names = list(spec.input_shapes)
+    message = (
+        f"the model has {len(names)} inputs ({', '.join(names)}): say which this layer reads, "
+        f"e.g. inputs: [{names[0]}]"
+    )
+    return spec.problem_at(("layers", index), spec.where(index), message)
 
 
 def _outputs(
