@@ -33,7 +33,7 @@ def run_model(
     seed: int | None,
     max_memory: int,
     echo: Callable[..., None],
-) -> np.ndarray | None:
+) -> Any:
     """Runs the forward pass; returns the output when it was printed rather than written
     (a dict by output name when the model has several outputs). `output` ends in `.npy`
     (written chunk by chunk; one output only) or `.npz` (one array per output name)."""
