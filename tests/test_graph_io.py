@@ -565,3 +565,39 @@ def test_the_json_schema_wants_exactly_one_input_declaration() -> None:
     assert not validator.is_valid({"layers": layers})
     assert not validator.is_valid({"input_shape": [2], "inputs": {"a": [2]}, "layers": layers})
     assert validator.is_valid({"inputs": {"a": [2]}, "outputs": "flatten", "layers": layers})
+
+
+def _conv_valid_relu(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """relu of a stride-1 'valid' convolution, one output pixel at a time."""
+    n, h, w, _ = x.shape
+    kh, kw, _, filters = kernel.shape
+    out = np.zeros((n, h - kh + 1, w - kw + 1, filters))
+    for i in range(h - kh + 1):
+        for j in range(w - kw + 1):
+            patch = x[:, i : i + kh, j : j + kw, :]
+            out[:, i, j, :] = np.tensordot(patch, kernel, axes=([1, 2, 3], [0, 1, 2])) + bias
+    return np.maximum(out, 0.0)
+
+
+def test_the_two_heads_example_matches_the_network_by_hand(tmp_path: Path) -> None:
+    config = str(ROOT / "configs" / "two_heads.yaml")
+    text = (ROOT / "configs" / "two_heads.yaml").read_text(encoding="utf-8")
+    model = builder.load(write(tmp_path, "dtype: float64\n" + text))
+    rng = np.random.default_rng(7)
+    weights = {key: rng.uniform(-0.5, 0.5, spec.shape) for key, spec in model.weight_specs()}
+    model.load_weights(weights_file(tmp_path, weights))
+    image, meta = rng.normal(size=(2, 32, 32, 3)), rng.normal(size=(2, 8))
+    w = weights
+    conv = _conv_valid_relu(image, w["conv2d/kernel"], w["conv2d/bias"])  # (2, 30, 30, 8)
+    pooled = conv.reshape(2, 15, 2, 15, 2, 8).max(axis=(2, 4))
+    conv_1 = _conv_valid_relu(pooled, w["conv2d_1/kernel"], w["conv2d_1/bias"])  # (2, 13, 13, 16)
+    image_features = conv_1.mean(axis=(1, 2))
+    meta_features = np.maximum(meta @ w["meta_features/kernel"] + w["meta_features/bias"], 0)
+    features = np.concatenate([image_features, meta_features], axis=1)
+    logits = features @ w["head_a/kernel"] + w["head_a/bias"]
+    head_a = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    head_b = 1 / (1 + np.exp(-(features @ w["head_b/kernel"] + w["head_b/bias"])))
+    y = model.predict({"image": image, "meta": meta})
+    np.testing.assert_allclose(y["head_a"], head_a, rtol=1e-10)
+    np.testing.assert_allclose(y["head_b"], head_b, rtol=1e-10)
+    assert parse(config).outputs == ["head_a", "head_b"]
