@@ -187,7 +187,9 @@ def graph(config: str, fmt: str) -> None:
     help="Weights .npz (default: initialise from the seed).",
 )
 @click.option(
-    "--output", type=click.Path(dir_okay=False), help="Write the output array to this .npy file."
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the output to this .npy file, or to an .npz (one array per output name).",
 )
 @click.option(
     "--batch-size",
@@ -239,11 +241,20 @@ def run(
         raise click.UsageError("give exactly one of --input and --random")
     if input_key is not None and input_path is None:
         raise click.UsageError("--input-key needs --input")
+    suffix = output.lower().rpartition(".")[2] if output is not None and "." in output else ""
+    if output is not None and suffix not in ("npy", "npz"):
+        raise click.UsageError(f"--output must end in .npy or .npz, got {output!r}")
     from builder.engines import attach
     from builder.errors import ResourceError
 
     model = _load_model(config)
     attach(model, engine)
+    outputs = model.graph.outputs
+    if suffix == "npy" and len(outputs) > 1:
+        raise click.UsageError(
+            f"the model has {len(outputs)} outputs ({', '.join(outputs)}): use --output Y.npz "
+            "(one array per output name)"
+        )
     try:
         run_model(
             model,

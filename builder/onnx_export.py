@@ -636,6 +636,8 @@ def to_onnx(model: Model) -> onnx.ModelProto:
     """The model as ONNX (opset 18): input `input` (N, *input_shape), output (N, *output_shape),
     both channels_last, in the model's dtype; weights as initializers (the model's current
     weights, initialised from the seed if none were loaded)."""
+    if len(model.graph.inputs) != 1 or len(model.graph.outputs) != 1:
+        raise UnsupportedError("ONNX export of several inputs or outputs is not supported yet")
     _check_supported(model)
     if model.weight_bytes() >= PROTOBUF_LIMIT:  # checked before any weight is allocated
         raise ResourceError(

@@ -17,6 +17,7 @@ import numpy as np
 from builder.errors import DataError, ResourceError
 from builder.io import NpyWriter, load_array
 from builder.model import Model
+from builder.named_arrays import load_named_arrays, save_named_arrays
 from builder.sizes import format_bytes
 
 
@@ -32,8 +33,10 @@ def run_model(
     seed: int | None,
     max_memory: int,
     echo: Callable[..., None],
-) -> np.ndarray | None:
-    """Runs the forward pass; returns the output when it was printed rather than written."""
+) -> Any:
+    """Runs the forward pass; returns the output when it was printed rather than written
+    (a dict by output name when the model has several outputs). `output` ends in `.npy`
+    (written chunk by chunk; one output only) or `.npz` (one array per output name)."""
     if weights is not None:
         model.load_weights(weights)
     else:
@@ -42,38 +45,60 @@ def run_model(
         x = _random_input(model, random_count, seed, max_memory)
     else:
         x = _file_input(model, str(input_path), input_key)
-    count = x.shape[0]
+    count = next(iter(x.values())).shape[0] if isinstance(x, dict) else x.shape[0]
+    to_npz = output is not None and output.lower().endswith(".npz")
     with _progress(count) as advance:  # the bar ends before anything is printed
-        if output is None:
+        if output is None or to_npz:
             y = model.predict(x, batch_size, max_memory, progress=advance)
         else:
             shape = (count, *model.output_shape)
             with NpyWriter(output, shape, model.dtype) as writer:
                 model.predict(x, batch_size, max_memory, out=writer, progress=advance)
     if output is not None:
-        echo(f"{output}: wrote {(count, *model.output_shape)} {model.dtype}")
+        if to_npz:
+            save_named_arrays(output, y if isinstance(y, dict) else {model.graph.outputs[0]: y})
+        for name, shape in model.output_shapes.items():
+            key = f" {name!r}" if to_npz else ""
+            echo(f"{output}:{key} wrote {(count, *shape)} {model.dtype}")
         return None
     echo(preview(model, y))
     return y
 
 
 def _file_input(model: Model, path: str, key: str | None) -> Any:
-    """The input as an array or a row reader, checked by the model; errors name the file."""
+    """The input as an array or a row reader, checked by the model; errors name the file.
+    A model with several inputs reads one array per input name from an `.npz`."""
+    names = list(model.input_shapes)
+    if len(names) > 1 and key is not None:
+        raise DataError(
+            f"{path}: --input-key picks one array, but the model has {len(names)} inputs; "
+            "they are read by name from the .npz"
+        )
+    arrays = load_named_arrays(path, names) if len(names) > 1 else None  # errors name the file
     try:
+        if arrays is not None:
+            return model.check_inputs(arrays)
         return model.check_input(load_array(path, key))
     except DataError as error:
         raise DataError(f"{path}: {error}") from None
 
 
-def _random_input(model: Model, count: int, seed: int | None, max_memory: int) -> np.ndarray:
-    nbytes = count * math.prod(model.input_shape) * model.dtype.itemsize
+def _random_input(model: Model, count: int, seed: int | None, max_memory: int) -> Any:
+    """`count` standard-normal samples: an array, or a dict by input name (drawn in the
+    inputs' order from one generator) when the model has several inputs."""
+    shapes = model.input_shapes
+    nbytes = count * sum(math.prod(shape) for shape in shapes.values()) * model.dtype.itemsize
     if nbytes > max_memory:
         raise ResourceError(
             f"--random {count} needs {format_bytes(nbytes)} of input, over the memory limit of "
             f"{format_bytes(max_memory)}"
         )
     rng = np.random.default_rng(model.spec.seed if seed is None else seed)
-    return rng.standard_normal((count, *model.input_shape)).astype(model.dtype)
+    drawn = {
+        name: rng.standard_normal((count, *shape)).astype(model.dtype)
+        for name, shape in shapes.items()
+    }
+    return drawn if len(drawn) > 1 else next(iter(drawn.values()))
 
 
 @contextmanager
@@ -88,10 +113,18 @@ def _progress(count: int) -> Iterator[Callable[[int], None] | None]:
         yield bar.update
 
 
-def preview(model: Model, y: np.ndarray, rows: int = 3, columns: int = 6) -> str:
+def preview(model: Model, y: Any, rows: int = 3, columns: int = 6) -> str:
     """Output shape and dtype, the first values of the first samples, and the arg-max class
-    per sample when the model ends in softmax over its last axis."""
-    lines = [f"output: shape {y.shape}, dtype {y.dtype}"]
+    per sample when the model ends in softmax over its last axis; for a dict of several
+    outputs, that for each, headed by its name."""
+    if isinstance(y, dict):
+        return "\n".join(_preview(model, name, y[name], rows, columns) for name in y)
+    return _preview(model, None, y, rows, columns)
+
+
+def _preview(model: Model, name: str | None, y: np.ndarray, rows: int, columns: int) -> str:
+    label = "output" if name is None else f"output {name!r}"
+    lines = [f"{label}: shape {y.shape}, dtype {y.dtype}"]
     flat = y.reshape(len(y), -1)
     with np.printoptions(precision=5, suppress=True, linewidth=120):
         for i in range(min(rows, len(y))):
@@ -99,8 +132,9 @@ def preview(model: Model, y: np.ndarray, rows: int = 3, columns: int = 6) -> str
             lines.append(f"  [{i}] {np.array2string(flat[i, :columns], separator=', ')}{more}")
     if len(y) > rows:
         lines.append(f"  ... ({len(y) - rows} more)")
-    axis = model.nodes[-1].layer.final_activation().softmax_axis()
-    if axis in (-1, len(model.output_shape)) and y.ndim == 2:
+    node = model.graph.node(name) if name is not None else model.nodes[-1]
+    axis = node.layer.final_activation().softmax_axis()
+    if axis in (-1, len(node.output_shape)) and y.ndim == 2:
         classes = np.argmax(y, axis=1)
         shown = ", ".join(map(str, classes[:20])) + (" ..." if len(classes) > 20 else "")
         lines.append(f"predicted class per sample: {shown}")

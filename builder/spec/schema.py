@@ -39,6 +39,8 @@ def json_schema() -> dict[str, Any]:
     }
     schema["properties"]["layers"]["items"] = {"anyOf": [canonical, shorthand, bare]}
     _allow_shorthand_activations(schema)
+    # exactly one of the two input declarations (Pydantic cannot say so in the schema)
+    schema["oneOf"] = [{"required": ["input_shape"]}, {"required": ["inputs"]}]
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 
 
