@@ -263,5 +263,64 @@ def init(config: str, output: str, seed: int | None) -> None:
     click.echo(f"{output}: {len(model.weight_specs())} arrays, {model.count_params():,} parameters")
 
 
+@cli.command("import")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The config (.yaml) to write.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="Weights .npz to write (default: OUTPUT with .npz).",
+)
+@click.option(
+    "--max-memory",
+    type=ByteSize(),
+    default="4GiB",
+    show_default=True,
+    help="Refuse files whose contents exceed this.",
+)
+@_reports_errors
+def import_(model: str, output: str, weights: str | None, max_memory: int) -> None:
+    """Turn a Keras MODEL (.keras, full-model .h5, or model JSON) into a config and weights.
+
+    The file is read as data (never with Keras); Lambda layers, custom objects and classes
+    builder lacks are refused, all listed, and nothing is written.
+    """
+    from builder.interop.keras_import import import_keras
+
+    result = import_keras(model, output, weights, max_memory)
+    click.echo(
+        f"{output}: written"
+        + (f"; weights in {result.weights_path}" if result.weights_path else "")
+    )
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="Weights .npz (default: initialise from the seed).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="OUT.keras (Keras 3) or OUT.onnx.",
+)
+@_reports_errors
+def export(config: str, weights: str | None, output: str) -> None:
+    """Write CONFIG (with --weights) as a Keras 3 archive (.keras) or an ONNX model (.onnx)."""
+    from builder.interop.keras_export import export_model
+
+    export_model(_load_model(config), weights, output)
+
+
 def main() -> None:
     cli()

@@ -103,7 +103,8 @@ class _Refusals:
     """Collects every problem found, so that all are reported at once."""
 
     def __init__(self, filename: str, text: str) -> None:
-        self.filename, self.text, self.problems = filename, text, []  # type: list[Problem]
+        self.filename, self.text = filename, text
+        self.problems: list[Problem] = []
 
     def add(self, layer: str | None, message: str) -> None:
         line = col = None
@@ -202,7 +203,8 @@ def _walk(
             refusals.add(None, "a layer entry is not an object")
             continue
         kind = str(entry.get("class_name"))
-        layer_config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+        raw_config = entry.get("config")
+        layer_config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
         keras_name = str(layer_config.get("name") or entry.get("name") or kind)
         dtypes.add(_dtype_name(layer_config.get("dtype")))
         # The weights path of `.keras` files numbers layers by class, per container
@@ -512,7 +514,8 @@ def _without_defaults(
             refusals.add(layer.name, f"{where}: {item['msg']}")
         return args
     kept = {}
-    for key, value in args.items():
+    for key in [k for k in fields if k in args]:  # the spec's order, whatever Keras's was
+        value = args[key]
         current = getattr(validated, key)
         default = fields[key].default
         if key == "strides" and current == getattr(validated, "pool_size", None):

@@ -34,8 +34,8 @@ def read_weights(
     missing, mis-shaped, or left over in the file. Sizes are checked before reading."""
     expected: dict[str, list[tuple[str, WeightSpec]]] = {}
     for key, spec in specs:
-        layer, _, _ = key.partition("/")
-        expected.setdefault(layer, []).append((key, spec))
+        owner, _, _ = key.partition("/")
+        expected.setdefault(owner, []).append((key, spec))
     problems: list[str] = []
     found: dict[str, np.ndarray] = {}
     total = 0
