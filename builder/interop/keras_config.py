@@ -97,6 +97,7 @@ class Imported:
     dtype: str
     layers: list[FlatLayer]
     output: str
+    problems: list[Problem] = field(default_factory=list)
 
 
 class _Refusals:
@@ -151,14 +152,16 @@ def flatten_model(config: dict[str, Any], filename: str, text: str) -> Imported:
         refusals.add(
             None, f"dtype must be float32 or float64 throughout, got {', '.join(sorted(dtypes))}"
         )
-    if refusals.problems:
+    if len(shapes) != 1 or len(outputs) != 1:
         raise ConfigError(refusals.problems)
+    # Refused classes are reported later, together with every unusable argument.
     return Imported(
         name=str(inner.get("name") or "model"),
         input_shape=shapes[0],
         dtype=next(iter(dtypes), "float32"),
         layers=flat,
         output=outputs[0],
+        problems=refusals.problems,
     )
 
 
@@ -400,8 +403,9 @@ def translate_layers(imported: Imported, filename: str, text: str) -> list[dict[
     entries = {}
     for layer in imported.layers:
         entries[layer.name] = _translate(layer, refusals)
-    if refusals.problems:
-        raise ConfigError(refusals.problems)
+    problems = imported.problems + refusals.problems
+    if problems:
+        raise ConfigError(sorted(problems, key=lambda p: (p.line or 0, p.col or 0)))
     ordered = order_layers([(layer.name, layer.inputs) for layer in imported.layers])
     result = []
     previous = INPUT_NAME
@@ -448,6 +452,9 @@ def _translate(layer: FlatLayer, refusals: _Refusals) -> dict[str, Any]:
     config = dict(layer.config)
     if kind == "LeakyReLU" and "negative_slope" in config:  # Keras 3 spells alpha so
         config["alpha"] = config.pop("negative_slope")
+    if kind == "Normalization" and "mean" not in fields:  # our mean/variance are weights
+        config.pop("mean", None)
+        config.pop("variance", None)
     if kind == "ThresholdedReLU" and "theta" in config:
         config["theta"] = _short_float(config["theta"])
     args: dict[str, Any] = {}

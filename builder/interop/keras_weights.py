@@ -44,6 +44,8 @@ def read_weights(
         datasets = (
             _keras3_vars(source, layer) if layout == "keras3" else _legacy_vars(source, layer)
         )
+        if not datasets and layer.class_name == "Normalization":
+            datasets = _normalization_statistics(layer, wanted)
         for index, (key, spec) in enumerate(wanted):
             dataset = _pick(datasets, index, spec.name, layout)
             if dataset is None:
@@ -76,11 +78,34 @@ def _pick(datasets: list[tuple[str, Any]], index: int, name: str, layout: str) -
         for short, dataset in datasets:
             if short == name:
                 return dataset
+        # Keras 3 renamed some weights (DepthwiseConv2D's depthwise_kernel is `kernel`);
+        # its legacy files still list them in the layer's order.
+        if index < len(datasets) and not any(short == name for short, _ in datasets):
+            return datasets[index][1]
         return None
     for short, dataset in datasets:
         if short == str(index):
             return dataset
     return None
+
+
+def _normalization_statistics(
+    layer: FlatLayer, wanted: list[tuple[str, WeightSpec]]
+) -> list[tuple[str, Any]]:
+    """A Normalization built with `mean=`/`variance=` keeps them in its config, not as
+    weights: they become our `mean`, `variance` (broadcast to the weight shape) and a
+    zero `count`."""
+    found: list[tuple[str, Any]] = []
+    for index, (_, spec) in enumerate(wanted):
+        value = layer.config.get(spec.name, 0 if spec.name == "count" else None)
+        if value is None:
+            return []
+        try:
+            array = np.broadcast_to(np.asarray(value, dtype=np.float64), spec.shape)
+        except ValueError:
+            array = np.asarray(value, dtype=np.float64)
+        found.append((str(index), array))
+    return found
 
 
 def _keras3_vars(store: Any, layer: FlatLayer) -> list[tuple[str, Any]]:
