@@ -109,8 +109,10 @@ class _Refusals:
 
     def add(self, layer: str | None, message: str) -> None:
         line = col = None
-        if layer is not None:
+        if layer is not None:  # a flattened `inner.conv2d` stands as `conv2d` in the file
             line, col = _position(self.text, layer)
+            if line is None:
+                line, col = _position(self.text, layer.rsplit(".", 1)[-1])
         where = f"layer {layer!r}" if layer is not None else ""
         self.problems.append(Problem(self.filename, line, col, where, message))
 

@@ -171,16 +171,16 @@ def _keras_layers(model: Any) -> list[_KerasLayer]:
 
 
 def _arguments(spec: LayerSpec) -> dict[str, Any]:
-    """The spec's non-default arguments as JSON values (tuples → lists)."""
-    dumped = spec.model_dump(exclude_defaults=True, exclude={"type", "name", "inputs"})
-    dumped.pop("data_format", None)
-    if "activation" in spec.model_fields_set and not isinstance(dumped.get("activation"), str):
+    """Every argument of the spec as JSON values (tuples → lists). All are written, not
+    only those off our defaults: some Keras layers have no default where we do
+    (AveragePooling2D's pool_size)."""
+    dumped = spec.model_dump(exclude={"type", "name", "inputs"})
+    if not isinstance(dumped.get("activation", ""), str):
         value = spec.activation  # type: ignore[attr-defined]
-        if isinstance(value, LayerSpec):
-            dumped["activation"] = {
-                "type": value.type_name,
-                **value.model_dump(exclude_defaults=True, exclude={"type", "name", "inputs"}),
-            }
+        dumped["activation"] = {
+            "type": value.type_name,
+            **value.model_dump(exclude={"type", "name", "inputs"}),
+        }
     jsonable: dict[str, Any] = _jsonable(dumped)
     return jsonable
 
@@ -196,10 +196,11 @@ def _jsonable(value: Any) -> Any:
 def _keras_class(type_name: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Keras 3's class and arguments for one of our layer types."""
     args = dict(args)
-    if type_name == "LeakyReLU" and "alpha" in args:  # Keras 3 calls alpha negative_slope
+    if type_name == "LeakyReLU":  # Keras 3 calls alpha negative_slope
+        args.pop("negative_slope", None)
         args["negative_slope"] = args.pop("alpha")
     if type_name == "ThresholdedReLU":  # Keras 3 dropped it; ReLU(threshold) is the same
-        return "ReLU", {"threshold": args.pop("theta", 1.0)}
+        return "ReLU", {"threshold": args.pop("theta")}
     return type_name, args
 
 
