@@ -45,7 +45,6 @@ sys.path.insert(0, str(HERE.parent))  # run from anywhere without installing bui
 from machine import OtherLoad, blas_threads, header_lines, load_note, source_version  # noqa: E402
 
 from builder.config import parse  # noqa: E402
-from builder.graph import compile_spec  # noqa: E402
 from builder.model import Model  # noqa: E402
 
 NETWORKS: dict[str, int] = {"seed_cnn_classifier": 256, "vgg_small": 32, "strided": 16}
@@ -351,7 +350,7 @@ class Implementation:
 
 
 def load_network(name: str) -> Model:
-    return compile_spec(parse(HERE / "configs" / f"{name}.yaml"))
+    return Model.from_spec(parse(HERE / "configs" / f"{name}.yaml"))
 
 
 def layer_params(model: Model) -> dict[str, dict[str, Array]]:

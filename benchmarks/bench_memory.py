@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from machine import header_lines, source_version  # noqa: E402
 
 from builder.config import parse  # noqa: E402
-from builder.graph import compile_spec  # noqa: E402
+from builder.model import Model  # noqa: E402
 
 
 @dataclass
@@ -120,7 +120,7 @@ def median_peak(command: list[str], runs: int) -> Peak:
 
 def bound(config: Path) -> tuple[int, list[str]]:
     """2 × (weights + input chunk + two largest activations of a chunk), and how it was computed."""
-    model = compile_spec(parse(config))
+    model = Model.from_spec(parse(config))
     chunk = model.default_chunk()
     item = model.dtype.itemsize
     weights = model.weight_bytes()
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     python = sys.executable
     print("\n".join(header_lines({"builder": source_version(ROOT / "builder")})))
     total_bound, bound_lines = bound(config)
-    model = compile_spec(parse(config))
+    model = Model.from_spec(parse(config))
     print(
         f"config:  {args.config}, input {model.input_shape}, output {model.output_shape}, {model.dtype}"
     )

@@ -25,9 +25,9 @@ def parse(source: str | os.PathLike[str]) -> ModelSpec:
 
 def load(source: str | os.PathLike[str]) -> Model:
     """The runnable model of a config (path or YAML text); raises ConfigError."""
-    from builder.graph import compile_spec
+    from builder.model import Model
 
-    return compile_spec(parse(source))
+    return Model.from_spec(parse(source))
 
 
 __all__ = ["__version__", "load", "parse"]

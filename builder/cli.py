@@ -48,17 +48,17 @@ def cli() -> None:
 def validate(configs: tuple[str, ...]) -> None:
     """Check each CONFIG; print `CONFIG: ok` or every problem found (exit 1 if any)."""
     from builder.config import parse
-    from builder.graph import compile_spec
+    from builder.graph import compile_graph
 
     failed = False
     for path in configs:
         try:
-            model = compile_spec(parse(path))
+            graph = compile_graph(parse(path))
         except BuilderError as error:
             click.echo(str(error), err=True)
             failed = True
         else:
-            for warning in model.graph.warnings:
+            for warning in graph.warnings:
                 click.echo(str(warning), err=True)
             click.echo(f"{path}: ok")
     if failed:
@@ -106,9 +106,9 @@ class ByteSize(click.ParamType):
 
 def _load_model(config: str) -> Any:
     from builder.config import parse
-    from builder.graph import compile_spec
+    from builder.model import Model
 
-    model = compile_spec(parse(config))
+    model = Model.from_spec(parse(config))
     for warning in model.graph.warnings:
         click.echo(str(warning), err=True)
     return model
@@ -163,7 +163,7 @@ def graph(config: str, fmt: str) -> None:
     from builder.diagram import to_dot, to_mermaid
 
     model = _load_model(config)
-    click.echo((to_mermaid if fmt == "mermaid" else to_dot)(model).rstrip("\n"))
+    click.echo((to_mermaid if fmt == "mermaid" else to_dot)(model.graph).rstrip("\n"))
 
 
 @cli.command()
@@ -231,19 +231,24 @@ def run(
         raise click.UsageError("give exactly one of --input and --random")
     if input_key is not None and input_path is None:
         raise click.UsageError("--input-key needs --input")
+    from builder.errors import ResourceError
+
     model = _load_model(config)
-    run_model(
-        model,
-        input_path=input_path,
-        input_key=input_key,
-        random_count=random_count,
-        weights=weights,
-        output=output,
-        batch_size=batch_size,
-        seed=seed,
-        max_memory=max_memory,
-        echo=click.echo,
-    )
+    try:
+        run_model(
+            model,
+            input_path=input_path,
+            input_key=input_key,
+            random_count=random_count,
+            weights=weights,
+            output=output,
+            batch_size=batch_size,
+            seed=seed,
+            max_memory=max_memory,
+            echo=click.echo,
+        )
+    except ResourceError as error:
+        raise ResourceError(f"{error} (raise it with --max-memory)") from None
 
 
 @cli.command()

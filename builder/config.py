@@ -7,19 +7,16 @@ validation (strict, unknown keys refused) → checks across layers (unique names
 from __future__ import annotations
 
 import os
-from pathlib import Path as FilePath
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from builder.errors import ConfigError, Problem
-from builder.loader import Path, load_document, read_text
+from builder.loader import load_document, read_text
 from builder.spec.messages import problems_from_validation
-from builder.spec.model import ModelSpec
+from builder.spec.model import INPUT_NAME, ModelSpec
 from builder.spec.normalize import SourceMap, normalize
-
-INPUT_NAME = "input"
-"""The name by which layers refer to the model input (`inputs: [input]`)."""
 
 
 def parse(source: str | os.PathLike[str]) -> ModelSpec:
@@ -29,7 +26,7 @@ def parse(source: str | os.PathLike[str]) -> ModelSpec:
     `.yaml`/`.yml`, is read as a file; any other string is YAML text.
     """
     if _is_path(source):
-        path = FilePath(source)
+        path = Path(source)
         return parse_text(read_text(path), filename=str(source), default_name=path.stem)
     return parse_text(str(source))
 
@@ -50,22 +47,6 @@ def parse_text(text: str, filename: str = "<string>", default_name: str = "model
     return spec
 
 
-def problem_at(source: SourceMap | None, path: Path, where: str, message: str) -> Problem:
-    """A problem at the YAML position of `path` in the normalised config."""
-    if source is None:
-        return Problem("<config>", None, None, where, message)
-    mark = source.locate(path)
-    return Problem(
-        source.filename, mark.line if mark else None, mark.col if mark else None, where, message
-    )
-
-
-def layer_where(spec: ModelSpec, index: int, field: str | None = None) -> str:
-    """`layers[3] (Conv2D)` or `layers[3] (Conv2D) kernel_size`, as in config errors."""
-    where = f"layers[{index}] ({spec.layers[index].type_name})"
-    return f"{where} {field}" if field else where
-
-
 def _name_problems(data: Any, source: SourceMap) -> list[Problem]:
     """Duplicate and reserved layer names, checked on the raw entries so that they are
     reported together with every other problem."""
@@ -83,21 +64,15 @@ def _name_problems(data: Any, source: SourceMap) -> list[Problem]:
             f"layers[{index}] ({kind}) name" if isinstance(kind, str) else f"layers[{index}] name"
         )
         if name == INPUT_NAME:
-            problems.append(
-                problem_at(
-                    source,
-                    ("layers", index, "name"),
-                    where,
-                    "'input' is reserved for the model input",
-                )
-            )
+            message = "'input' is reserved for the model input"
+            problems.append(source.problem_at(("layers", index, "name"), where, message))
         elif name in first_seen:
             earlier = source.locate(("layers", first_seen[name]))
             line = f" (line {earlier.line})" if earlier else ""
             message = (
                 f"duplicate layer name {name!r}, already used by layers[{first_seen[name]}]{line}"
             )
-            problems.append(problem_at(source, ("layers", index, "name"), where, message))
+            problems.append(source.problem_at(("layers", index, "name"), where, message))
         else:
             first_seen[name] = index
     return problems

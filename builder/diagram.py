@@ -9,14 +9,10 @@ and return text for the CLI to print. No Graphviz or Mermaid installation is nee
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from builder.config import INPUT_NAME
+from builder.graph import Graph
 from builder.layers.base import format_shape
-
-if TYPE_CHECKING:
-    from builder.graph import Node
-    from builder.model import Model
+from builder.spec.model import INPUT_NAME
 
 _MERMAID_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Words the Mermaid flowchart lexer reads as keywords at the start of a statement.
@@ -40,7 +36,7 @@ _MERMAID_KEYWORDS = frozenset(
 )
 
 
-def to_mermaid(model: Model) -> str:
+def to_mermaid(graph: Graph) -> str:
     """A Mermaid `flowchart TD` of the model (renders on GitHub and in Markdown viewers).
 
     Layer names may hold `.` and `-`, which Mermaid ids may not, so such names (and
@@ -53,17 +49,17 @@ def to_mermaid(model: Model) -> str:
             conv2d["conv2d<br/>Conv2D<br/>(None, 26, 26, 32)"]
             input --> conv2d
     """
-    ids = mermaid_ids([node.name for node in model.nodes])
+    ids = mermaid_ids([node.name for node in graph.nodes])
     lines = ["flowchart TD"]
-    for name, kind, shape in _labels(model):
+    for name, kind, shape in _labels(graph):
         label = "<br/>".join(_mermaid_text(part) for part in (name, kind, shape))
         lines.append(f'    {ids[name]}["{label}"]')
-    for source, target in _edges(model):
+    for source, target in _edges(graph):
         lines.append(f"    {ids[source]} --> {ids[target]}")
     return "\n".join(lines) + "\n"
 
 
-def to_dot(model: Model) -> str:
+def to_dot(graph: Graph) -> str:
     """Graphviz DOT text of the model, top to bottom (`dot -Tsvg` draws it).
 
     Example, for the same one-layer model named `tiny`:
@@ -76,11 +72,11 @@ def to_dot(model: Model) -> str:
             "input" -> "conv2d";
         }
     """
-    lines = [f"digraph {_dot_string(model.name)} {{", "    rankdir=TB;", "    node [shape=box];"]
-    for name, kind, shape in _labels(model):
+    lines = [f"digraph {_dot_string(graph.name)} {{", "    rankdir=TB;", "    node [shape=box];"]
+    for name, kind, shape in _labels(graph):
         label = "\\n".join(_dot_escape(part) for part in (name, kind, shape))
         lines.append(f'    {_dot_string(name)} [label="{label}"];')
-    for source, target in _edges(model):
+    for source, target in _edges(graph):
         lines.append(f"    {_dot_string(source)} -> {_dot_string(target)};")
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -114,25 +110,18 @@ def _is_safe_mermaid_id(name: str) -> bool:
     return bool(_MERMAID_ID.match(name)) and name.lower() not in _MERMAID_KEYWORDS
 
 
-def _labels(model: Model) -> list[tuple[str, str, str]]:
+def _labels(graph: Graph) -> list[tuple[str, str, str]]:
     """(name, type, output shape) of the input node and each layer, in graph order."""
-    rows = [(INPUT_NAME, "InputLayer", format_shape(model.input_shape))]
-    rows += [(node.name, _kind(node), format_shape(node.output_shape)) for node in model.nodes]
+    rows = [(INPUT_NAME, "InputLayer", format_shape(graph.input_shape))]
+    rows += [
+        (node.name, node.layer.title(), format_shape(node.output_shape)) for node in graph.nodes
+    ]
     return rows
 
 
-def _kind(node: Node) -> str:
-    """`Conv2D`, `Dense + softmax` or `Activation: relu`, as the summary titles layers."""
-    activation = node.layer.activation_label()
-    if activation is None:
-        return node.layer.type_name
-    joiner = ": " if node.layer.type_name == "Activation" else " + "
-    return f"{node.layer.type_name}{joiner}{activation}"
-
-
-def _edges(model: Model) -> list[tuple[str, str]]:
+def _edges(graph: Graph) -> list[tuple[str, str]]:
     """(source, target) per data flow: one for each entry of each layer's inputs."""
-    return [(source, node.name) for node in model.nodes for source in node.inputs]
+    return [(source, node.name) for node in graph.nodes for source in node.inputs]
 
 
 def _mermaid_text(text: str) -> str:

@@ -58,3 +58,12 @@ class DataError(BuilderError):
 
 class ResourceError(BuilderError):
     """The work would exceed a memory limit; raised before anything large is allocated."""
+
+
+class ShapeError(ValueError):
+    """An input shape cannot work for a layer or kernel; `field` names the argument to blame
+    (`kernel_size`, `activation.shared_axes`), so the error can point at its YAML line."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

@@ -9,17 +9,13 @@ problem (unknown input, wrong number of inputs, a shape that cannot work) become
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from builder.config import INPUT_NAME, layer_where, problem_at
-from builder.errors import ConfigError, Problem
-from builder.layers.base import Layer, Shape, ShapeError, WeightSpec
-from builder.registry import layer_class
+from builder.errors import ConfigError, Problem, ShapeError
+from builder.layers.base import Layer, Shape, WeightSpec
+from builder.registry import build_layer
 from builder.spec.messages import suggest
-from builder.spec.model import ModelSpec
-
-if TYPE_CHECKING:
-    from builder.model import Model
+from builder.spec.model import INPUT_NAME, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -27,7 +23,7 @@ class Node:
     """One compiled layer: what it reads, the shapes in and out, its weights and MACs."""
 
     index: int
-    layer: Layer
+    layer: Layer[Any]
     inputs: tuple[str, ...]
     input_shape: Any  # a Shape, or a tuple of Shapes for merge layers
     output_shape: Shape
@@ -46,6 +42,14 @@ class Graph:
     spec: ModelSpec
     nodes: tuple[Node, ...]
     warnings: tuple[Problem, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or "model"
+
+    @property
+    def dtype(self) -> str:
+        return self.spec.dtype
 
     @property
     def input_shape(self) -> Shape:
@@ -74,21 +78,15 @@ class Graph:
         return found
 
 
-def compile_spec(spec: ModelSpec) -> Model:
-    """The runnable model of a validated spec; raises ConfigError listing every graph problem."""
-    from builder.model import Model
-
-    return Model(compile_graph(spec))
-
-
 def compile_graph(spec: ModelSpec) -> Graph:
+    """The graph of a validated spec; raises ConfigError listing every graph problem."""
     shapes: dict[str, Shape | None] = {INPUT_NAME: tuple(spec.input_shape)}
     positions = {str(layer.name): index for index, layer in enumerate(spec.layers)}
     nodes: list[Node] = []
     problems: list[Problem] = []
     previous = INPUT_NAME
     for index, layer_spec in enumerate(spec.layers):
-        layer = layer_class(layer_spec.type_name)(layer_spec)
+        layer = build_layer(layer_spec)
         inputs = tuple(layer_spec.inputs) if layer_spec.inputs is not None else (previous,)
         previous = layer.name
         found = _input_problems(spec, index, layer, inputs, shapes, positions)
@@ -115,8 +113,8 @@ def compile_graph(spec: ModelSpec) -> Graph:
             )
         except ShapeError as error:
             fields = tuple(error.field.split(".")) if error.field else ()
-            where = layer_where(spec, index, " ".join(fields) or None)
-            problems.append(problem_at(spec.source, ("layers", index, *fields), where, str(error)))
+            where = spec.where(index, " ".join(fields) or None)
+            problems.append(spec.problem_at(("layers", index, *fields), where, str(error)))
             shapes[layer.name] = None
             continue
         nodes.append(node)
@@ -129,12 +127,12 @@ def compile_graph(spec: ModelSpec) -> Graph:
 def _input_problems(
     spec: ModelSpec,
     index: int,
-    layer: Layer,
+    layer: Layer[Any],
     inputs: tuple[str, ...],
     shapes: dict[str, Shape | None],
     positions: dict[str, int],
 ) -> list[Problem]:
-    where = layer_where(spec, index, "inputs")
+    where = spec.where(index, "inputs")
     path = ("layers", index, "inputs")
     problems = []
     for k, name in enumerate(inputs):
@@ -150,7 +148,7 @@ def _input_problems(
         else:
             known = [INPUT_NAME, *(n for n in shapes if n != INPUT_NAME)]
             message = f"unknown layer {name!r}" + suggest(name, known)
-        problems.append(problem_at(spec.source, path + (k,), where, message))
+        problems.append(spec.problem_at(path + (k,), where, message))
     if problems:
         return problems
     count = len(inputs)
@@ -163,8 +161,7 @@ def _input_problems(
     else:
         return []
     return [
-        problem_at(
-            spec.source,
+        spec.problem_at(
             path if layer.spec.inputs is not None else ("layers", index),
             where,
             message,
@@ -178,10 +175,9 @@ def _unused_warnings(spec: ModelSpec, nodes: list[Node]) -> list[Problem]:
     for node in nodes[:-1]:
         if node.name not in used:
             warnings.append(
-                problem_at(
-                    spec.source,
+                spec.problem_at(
                     ("layers", node.index),
-                    layer_where(spec, node.index),
+                    spec.where(node.index),
                     f"warning: the output of {node.name!r} is never used",
                 )
             )

@@ -52,25 +52,71 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         raise DataError(f"{path}: cannot write: {error.strerror or error}") from None
 
 
+class NpyWriter:
+    """A `.npy` file written block of rows by block of rows, in order, atomically.
+
+    Use as a context manager and assign consecutive rows (`out[a:b] = rows`): the header
+    goes first, then each block as it arrives, and the file appears under `path` only when
+    the block ends without an error and every row was written.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], shape: tuple[int, ...], dtype: Any) -> None:
+        self.path, self.shape, self.dtype = path, shape, np.dtype(dtype)
+        self._stack = contextlib.ExitStack()
+        self._next = 0
+
+    def __enter__(self) -> NpyWriter:
+        try:
+            temporary = self._stack.enter_context(atomic_file(self.path))
+            self._handle = self._stack.enter_context(open(temporary, "wb"))
+            header = {
+                "descr": np.lib.format.dtype_to_descr(self.dtype),
+                "fortran_order": False,
+                "shape": self.shape,
+            }
+            np.lib.format.write_array_header_2_0(self._handle, header)
+        except OSError as error:
+            self._stack.close()
+            raise DataError(f"{self.path}: cannot write: {error.strerror or error}") from None
+        return self
+
+    def __setitem__(self, rows: slice, values: np.ndarray) -> None:
+        if rows.start != self._next:
+            raise ValueError(
+                f"rows must come in order: expected row {self._next}, got {rows.start}"
+            )
+        try:
+            np.ascontiguousarray(values, dtype=self.dtype).tofile(self._handle)
+        except OSError as error:
+            raise DataError(f"{self.path}: cannot write: {error.strerror or error}") from None
+        self._next += len(values)
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if kind is None and self._next != self.shape[0]:
+            kind, error = (
+                ValueError,
+                ValueError(f"{self._next} of {self.shape[0]} rows were written"),
+            )
+            self._stack.__exit__(kind, error, None)
+            raise error
+        try:
+            self._stack.__exit__(kind, error, traceback)
+        except OSError as failure:
+            raise DataError(f"{self.path}: cannot write: {failure.strerror or failure}") from None
+
+
 def write_npy_streaming(
     path: str | os.PathLike[str],
     shape: tuple[int, ...],
     dtype: np.dtype,
     parts: Iterator[np.ndarray],
 ) -> None:
-    """Write a `.npy` of `shape` from consecutive row blocks, atomically.
-
-    The header goes first, then each block as it arrives; the file appears under `path`
-    only once every row is written.
-    """
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
-    try:
-        with atomic_file(path) as temporary, open(temporary, "wb") as handle:
-            np.lib.format.write_array_header_2_0(handle, header)
-            for part in parts:
-                np.ascontiguousarray(part, dtype=dtype).tofile(handle)
-    except OSError as error:
-        raise DataError(f"{path}: cannot write: {error.strerror or error}") from None
+    """Write a `.npy` of `shape` from consecutive row blocks, atomically (see `NpyWriter`)."""
+    with NpyWriter(path, shape, dtype) as out:
+        start = 0
+        for part in parts:
+            out[start : start + len(part)] = part
+            start += len(part)
 
 
 def save_npz_atomic(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:

@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import yaml
 from yaml.composer import Composer, ComposerError
@@ -84,7 +84,7 @@ class Mark:
     col: int
 
 
-Path = tuple[str | int, ...]  # keys and list indices from the document root
+KeyPath = tuple[str | int, ...]  # keys and list indices from the document root
 
 
 @dataclass
@@ -93,10 +93,10 @@ class Document:
 
     filename: str
     data: Any
-    values: dict[Path, Mark]
-    keys: dict[Path, Mark]
+    values: dict[KeyPath, Mark]
+    keys: dict[KeyPath, Mark]
 
-    def mark(self, path: Path) -> Mark | None:
+    def mark(self, path: KeyPath) -> Mark | None:
         """Position of the value at `path`, else of its closest existing ancestor.
 
         A schema error about a missing key can then point at the mapping that lacks it.
@@ -175,8 +175,7 @@ def load_document(text: str, filename: str = "<string>") -> Document:
         text = text[1:]
     _check_text(text, filename)
     try:
-        root = _compose(text, filename)
-        _check_root(root, filename)
+        root = _check_root(_compose(text, filename), filename)
         _check_expansion(root, filename)
         return _Builder(filename).document(root)
     except RecursionError:  # a last resort: the depth checks should prevent it
@@ -256,7 +255,7 @@ class _Composer(Composer, Resolver):
         if self.check_event(StreamEndEvent):
             return None
         root = self.compose_document()
-        if not self.check_event(StreamEndEvent):
+        if root is not None and not self.check_event(StreamEndEvent):
             first = root.start_mark.line + 1
             raise ComposerError(
                 None,
@@ -273,7 +272,7 @@ class _Composer(Composer, Resolver):
         if self._depth >= _MAX_DEPTH:
             raise ComposerError(None, None, _TOO_DEEP, event.start_mark)
         if isinstance(event, AliasEvent):
-            return super().compose_node(parent, index)
+            return self._composed(parent, index)
         self._count += 1
         if self._count > MAX_NODES:  # stop early: the expanded count can only be larger
             raise ComposerError(None, None, _TOO_MANY_NODES, event.start_mark)
@@ -283,9 +282,15 @@ class _Composer(Composer, Resolver):
             raise ComposerError(None, None, message, event.start_mark)
         self._depth += 1
         try:
-            return super().compose_node(parent, index)
+            return self._composed(parent, index)
         finally:
             self._depth -= 1
+
+    def _composed(self, parent: Node | None, index: Any) -> Node:
+        node = super().compose_node(parent, index)  # None only at a stream's end
+        if node is None:
+            raise ComposerError(None, None, "unexpected end of the document", None)
+        return node
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, filename: str) -> Problem:
@@ -325,13 +330,14 @@ def _reader_problem(exc: yaml.reader.ReaderError, text: str, filename: str) -> P
     return Problem(filename, line, col, "", message)
 
 
-def _check_root(root: Node | None, filename: str) -> None:
+def _check_root(root: Node | None, filename: str) -> MappingNode:
     """The document must exist and be a mapping (`name: ...`, `layers: ...`)."""
     if root is None or (root.tag == _NULL and root.value == ""):
         _fail(filename, None, "empty config file")
     if not isinstance(root, MappingNode):
         message = f"the config must be a mapping (key: value), got {_describe(root)}"
         _fail(filename, root.start_mark, message)
+    return root
 
 
 def _check_expansion(root: Node, filename: str) -> None:
@@ -393,8 +399,8 @@ class _Builder:
 
     def __init__(self, filename: str) -> None:
         self.filename = filename
-        self.values: dict[Path, Mark] = {}
-        self.keys: dict[Path, Mark] = {}
+        self.values: dict[KeyPath, Mark] = {}
+        self.keys: dict[KeyPath, Mark] = {}
         self.problems: list[Problem] = []
 
     def document(self, root: Node) -> Document:
@@ -406,7 +412,7 @@ class _Builder:
             raise ConfigError(unique)
         return Document(self.filename, data, self.values, self.keys)
 
-    def build(self, node: Node, path: Path) -> Any:
+    def build(self, node: Node, path: KeyPath) -> Any:
         """Plain Python value of `node`, which sits at `path`."""
         self.values[path] = _mark(node)
         if not self._tag_ok(node):
@@ -415,12 +421,12 @@ class _Builder:
             return self._scalar(node)
         if isinstance(node, SequenceNode):
             return [self.build(item, path + (index,)) for index, item in enumerate(node.value)]
-        return self._mapping(node, path)
+        return self._mapping(cast(MappingNode, node), path)
 
-    def _mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
+    def _mapping(self, node: MappingNode, path: KeyPath) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
         for key, key_node, value_node in self._entries(node):
-            child: Path = path + (key,)  # type: ignore[operator]
+            child: KeyPath = path + (key,)  # type: ignore[operator]
             self.keys[child] = _mark(key_node)
             result[key] = self.build(value_node, child)
         return result

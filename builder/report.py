@@ -1,4 +1,4 @@
-"""The summary report: a pure function from a compiled model to text, Markdown and JSON.
+"""The summary report: a pure function from a compiled graph to text, Markdown and JSON.
 
 Everything comes from shapes and weight descriptions (`WeightSpec`), never from weight
 arrays or a forward pass, so a ten-billion-parameter model summarises instantly.
@@ -21,14 +21,14 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from builder.config import INPUT_NAME
+import numpy as np
+
+from builder.graph import Graph, Node
 from builder.layers.base import Shape, format_shape
-
-if TYPE_CHECKING:
-    from builder.graph import Node
-    from builder.model import Model
+from builder.sizes import format_bytes
+from builder.spec.model import INPUT_NAME
 
 HEADERS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Connected to")
 NUMERIC_COLUMNS = frozenset({2, 3})
@@ -47,13 +47,11 @@ class LayerRow:
     macs: int
     activation: str | None  # the inline activation's label; None when linear
     inputs: tuple[str, ...]
+    kind: str  # `Conv2D + relu`, `Activation: relu`: the layer's own title
 
     def title(self) -> str:
         """`conv2d (Conv2D)`, `dense (Dense + softmax)` or `act (Activation: relu)`."""
-        if self.activation is None:
-            return f"{self.name} ({self.type})"
-        joiner = ": " if self.type == "Activation" else " + "
-        return f"{self.name} ({self.type}{joiner}{self.activation})"
+        return f"{self.name} ({self.kind})"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of this layer, keys in SPEC order."""
@@ -117,14 +115,14 @@ class SummaryReport:
         """The lines under the table: parameter counts with sizes, MACs and memory."""
         size = self.itemsize
         return [
-            f"Total params: {self.total_params:,} ({readable_bytes(self.total_params * size)})",
-            f"Trainable params: {self.trainable_params:,} ({readable_bytes(self.trainable_params * size)})",
+            f"Total params: {self.total_params:,} ({format_bytes(self.total_params * size)})",
+            f"Trainable params: {self.trainable_params:,} ({format_bytes(self.trainable_params * size)})",
             f"Non-trainable params: {self.non_trainable_params:,} "
-            f"({readable_bytes(self.non_trainable_params * size)})",
+            f"({format_bytes(self.non_trainable_params * size)})",
             f"Total MACs: {self.total_macs:,}{readable_count(self.total_macs)}",
-            f"Memory (batch size {self.batch_size}): weights {readable_bytes(self.weights_bytes)}, "
-            f"largest activation {readable_bytes(self.largest_activation_bytes)}, "
-            f"all activations {readable_bytes(self.activations_bytes)}",
+            f"Memory (batch size {self.batch_size}): weights {format_bytes(self.weights_bytes)}, "
+            f"largest activation {format_bytes(self.largest_activation_bytes)}, "
+            f"all activations {format_bytes(self.activations_bytes)}",
         ]
 
     def __str__(self) -> str:
@@ -176,21 +174,21 @@ class SummaryReport:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
 
-def summarize(model: Model, batch_size: int = 1) -> SummaryReport:
+def summarize(graph: Graph, batch_size: int = 1) -> SummaryReport:
     """The summary of `model` for `batch_size` samples, from shapes and weight specs only."""
     if batch_size < 1:
         raise ValueError(
             f"batch_size must be a positive integer. Received: batch_size={batch_size}"
         )
-    itemsize = model.dtype.itemsize
-    sizes = [math.prod(model.input_shape), *(math.prod(node.output_shape) for node in model.nodes)]
+    itemsize = np.dtype(graph.dtype).itemsize
+    sizes = [math.prod(graph.input_shape), *(math.prod(node.output_shape) for node in graph.nodes)]
     return SummaryReport(
-        name=model.name,
-        input_shape=tuple(model.input_shape),
-        dtype=model.dtype.name,
+        name=graph.name,
+        input_shape=tuple(graph.input_shape),
+        dtype=graph.dtype,
         itemsize=itemsize,
-        layers=tuple(layer_row(node) for node in model.nodes),
-        sequential=model.graph.is_sequential,
+        layers=tuple(layer_row(node) for node in graph.nodes),
+        sequential=graph.is_sequential,
         batch_size=batch_size,
         largest_activation_bytes=batch_size * max(sizes) * itemsize,
         activations_bytes=batch_size * sum(sizes) * itemsize,
@@ -208,6 +206,7 @@ def layer_row(node: Node) -> LayerRow:
         macs=node.macs,
         activation=node.layer.activation_label(),
         inputs=tuple(node.inputs),
+        kind=node.layer.title(),
     )
 
 
@@ -233,16 +232,6 @@ def text_table(table: list[tuple[str, ...]]) -> list[str]:
 def markdown_row(cells: tuple[str, ...] | list[str]) -> str:
     """`| a | b |`, with any `|` inside a cell escaped."""
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
-
-
-def readable_bytes(count: int) -> str:
-    """`217.75 KB`: Keras 3's memory size (base 1024, two decimals, B to TB)."""
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024:
-            return f"{value:.2f} {unit}"
-        value /= 1024
-    return f"{value:.2f} TB"
 
 
 def readable_count(count: int) -> str:

@@ -1,18 +1,23 @@
-"""`builder run`: stream an input through a model in chunks, to a file or a printed preview."""
+"""`builder run`'s file side: read the input, write or preview the output, show progress.
+
+Everything about the model itself (input checks, memory planning, chunking) is
+`Model.predict`'s; this module only connects it to files and the terminal.
+"""
 
 from __future__ import annotations
 
 import math
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from builder.errors import DataError, ResourceError
-from builder.io import load_array, write_npy_streaming
+from builder.io import NpyWriter, load_array
 from builder.model import Model
+from builder.sizes import format_bytes
 
 
 def run_model(
@@ -29,7 +34,6 @@ def run_model(
     echo: Callable[..., None],
 ) -> np.ndarray | None:
     """Runs the forward pass; returns the output when it was printed rather than written."""
-    chunk = model.check_memory(batch_size or model.default_chunk(), max_memory)
     if weights is not None:
         model.load_weights(weights)
     else:
@@ -37,72 +41,56 @@ def run_model(
     if random_count is not None:
         x = _random_input(model, random_count, seed, max_memory)
     else:
-        x = _file_input(model, input_path, input_key)  # type: ignore[arg-type]
-    total = math.ceil(x.shape[0] / chunk)
-    out_bytes = model.output_bytes(x.shape[0])
-    if output is None and out_bytes > max_memory:
-        raise ResourceError(
-            f"printing needs the whole output ({out_bytes:,} bytes) in memory; use --output"
-        )
-    chunks = model.iter_chunks(x, chunk, max_memory)
-    with _progress(chunks, total) as steps:  # the bar ends before anything is printed
-        if output is not None:
-            _write_streaming(model, output, x.shape[0], steps)
+        x = _file_input(model, str(input_path), input_key)
+    count = x.shape[0]
+    with _progress(count) as advance:  # the bar ends before anything is printed
+        if output is None:
+            y = model.predict(x, batch_size, max_memory, progress=advance)
         else:
-            y = np.empty((x.shape[0], *model.output_shape), dtype=model.dtype)
-            for start, part in steps:
-                y[start : start + len(part)] = part
+            shape = (count, *model.output_shape)
+            with NpyWriter(output, shape, model.dtype) as writer:
+                model.predict(x, batch_size, max_memory, out=writer, progress=advance)
     if output is not None:
-        echo(f"{output}: wrote {(x.shape[0], *model.output_shape)} {model.dtype}")
+        echo(f"{output}: wrote {(count, *model.output_shape)} {model.dtype}")
         return None
     echo(preview(model, y))
     return y
 
 
 def _file_input(model: Model, path: str, key: str | None) -> Any:
-    x = load_array(path, key)
-    if tuple(x.shape) == model.input_shape:
-        x = np.asarray(x[...] if isinstance(x, np.ndarray) else x.read_all())
-        x = x.reshape(1, *x.shape)  # one sample without its batch axis
-    if x.dtype.kind not in "biuf":
-        raise DataError(f"{path}: input must hold real numbers, got dtype {x.dtype}")
-    if tuple(x.shape[1:]) != model.input_shape:
-        from builder.layers.base import format_shape
-
-        raise DataError(
-            f"{path}: input must have shape {format_shape(model.input_shape)} "
-            f"(or {model.input_shape} for one sample), got {tuple(x.shape)}"
-        )
-    return x
+    """The input as an array or a row reader, checked by the model; errors name the file."""
+    try:
+        return model.check_input(load_array(path, key))
+    except DataError as error:
+        raise DataError(f"{path}: {error}") from None
 
 
 def _random_input(model: Model, count: int, seed: int | None, max_memory: int) -> np.ndarray:
     nbytes = count * math.prod(model.input_shape) * model.dtype.itemsize
     if nbytes > max_memory:
-        raise ResourceError(f"--random {count} needs {nbytes:,} bytes of input, over --max-memory")
+        raise ResourceError(
+            f"--random {count} needs {format_bytes(nbytes)} of input, over the memory limit of "
+            f"{format_bytes(max_memory)}"
+        )
     rng = np.random.default_rng(model.spec.seed if seed is None else seed)
     return rng.standard_normal((count, *model.input_shape)).astype(model.dtype)
 
 
-def _write_streaming(
-    model: Model, output: str, count: int, steps: Iterator[tuple[int, np.ndarray]]
-) -> None:
-    parts = (part for _, part in steps)
-    write_npy_streaming(output, (count, *model.output_shape), model.dtype, parts)
+@contextmanager
+def _progress(count: int) -> Iterator[Callable[[int], None] | None]:
+    """click's progress bar on stderr, counting samples, when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    import click
 
-
-def _progress(chunks: Iterator[Any], total: int) -> Any:
-    """click's progress bar on stderr when there is more than one chunk and stderr is a terminal."""
-    if total > 1 and sys.stderr.isatty():
-        import click
-
-        return click.progressbar(chunks, length=total, label="running", file=sys.stderr)
-    return nullcontext(chunks)
+    with click.progressbar(length=count, label="running", file=sys.stderr) as bar:
+        yield bar.update
 
 
 def preview(model: Model, y: np.ndarray, rows: int = 3, columns: int = 6) -> str:
     """Output shape and dtype, the first values of the first samples, and the arg-max class
-    per sample when the model ends in softmax."""
+    per sample when the model ends in softmax over its last axis."""
     lines = [f"output: shape {y.shape}, dtype {y.dtype}"]
     flat = y.reshape(len(y), -1)
     with np.printoptions(precision=5, suppress=True, linewidth=120):
@@ -111,18 +99,9 @@ def preview(model: Model, y: np.ndarray, rows: int = 3, columns: int = 6) -> str
             lines.append(f"  [{i}] {np.array2string(flat[i, :columns], separator=', ')}{more}")
     if len(y) > rows:
         lines.append(f"  ... ({len(y) - rows} more)")
-    if _ends_in_softmax(model) and y.ndim == 2:
+    axis = model.nodes[-1].layer.final_activation().softmax_axis()
+    if axis in (-1, len(model.output_shape)) and y.ndim == 2:
         classes = np.argmax(y, axis=1)
         shown = ", ".join(map(str, classes[:20])) + (" ..." if len(classes) > 20 else "")
         lines.append(f"predicted class per sample: {shown}")
     return "\n".join(lines)
-
-
-def _ends_in_softmax(model: Model) -> bool:
-    """True when the last layer is softmax over the last axis (a layer, inline, or by name)."""
-    layer = model.nodes[-1].layer
-    final = getattr(layer, "activation", None) or layer
-    final = getattr(final, "inner", None) or final
-    if final.type_name == "Softmax":
-        return final.spec.axis in (-1, len(model.output_shape))
-    return layer.activation_label() == "softmax"

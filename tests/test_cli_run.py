@@ -17,7 +17,6 @@ from click.testing import CliRunner, Result
 from builder.cli import cli
 from builder.config import parse
 from builder.errors import DataError
-from builder.graph import compile_spec
 from builder.model import Model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +29,7 @@ def invoke(*args: str) -> Result:
 
 
 def model_of(config: str, seed: int | None = None) -> Model:
-    model = compile_spec(parse(config))
+    model = Model.from_spec(parse(config))
     model.init_weights(seed)
     return model
 

@@ -18,7 +18,6 @@ from click.testing import CliRunner, Result
 from builder.cli import cli
 from builder.config import parse
 from builder.diagram import mermaid_ids, to_dot, to_mermaid
-from builder.graph import compile_spec
 from builder.model import Model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +73,7 @@ RESIDUAL_EDGES = [
 
 
 def build(text: str) -> Model:
-    return compile_spec(parse(textwrap.dedent(text)))
+    return Model.from_spec(parse(textwrap.dedent(text)))
 
 
 # --------------------------------------------------------------------------- a minimal DOT parser
@@ -285,7 +284,7 @@ def test_dot_with_odd_names_escapes_and_parses() -> None:
 
 @pytest.mark.parametrize("name", ["resnet_small", "inception_block", "unet_encoder", "seed_cnn"])
 def test_example_configs_draw(name: str) -> None:
-    model = compile_spec(parse(ROOT / "configs" / f"{name}.yaml"))
+    model = Model.from_spec(parse(ROOT / "configs" / f"{name}.yaml"))
     graph = parse_dot(to_dot(model))
     assert list(graph.nodes) == ["input", *(node.name for node in model.nodes)]
     assert graph.edges == [(source, node.name) for node in model.nodes for source in node.inputs]

@@ -1,4 +1,5 @@
-"""Max pooling run before a ReLU-like activation must give the same bits as the written order.
+"""The execution plan: max pooling run before a ReLU-like activation must give the same bits
+as the written order, and only where that is exact.
 
 The oracle is the plain layer-by-layer evaluation of the same compiled layers, with the
 weights the model uses: `node.layer(x, weights)` in order, no reordering.
@@ -54,7 +55,15 @@ layers:
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_pooling_first_gives_identical_bits(activation: str, inline: bool, padding: str) -> None:
     model = builder.load(config(activation, inline, padding))
-    assert model._pool_first, "the plan should pool before this activation"
+    steps = model.plan.steps
+    first = steps[0].node.name
+    activation_owner = first if inline else model.nodes[1].name
+    assert [step.then for step in steps] == [None, activation_owner, None], "pool, then f"
+    if inline:  # the conv computes its linear part only
+        assert [step.linear_only for step in steps] == [True, False, False]
+    else:  # the activation layer has no step of its own; the pooling reads the conv
+        assert [step.node.name for step in steps] == [first, "max_pooling2d", "flatten"]
+        assert steps[1].inputs == ("conv2d",)
     x = np.random.default_rng(0).normal(scale=2.0, size=(5, 9, 8, 2))
     assert np.array_equal(model(x), layer_by_layer(model, x))
 
@@ -64,7 +73,8 @@ def test_pooling_first_gives_identical_bits(activation: str, inline: bool, paddi
 )
 def test_other_activations_keep_their_order(activation: str) -> None:
     model = builder.load(config(activation, inline=True, padding="valid"))
-    assert not model._pool_first
+    assert [step.then for step in model.plan.steps] == [None, None, None]
+    assert not any(step.linear_only for step in model.plan.steps)
 
 
 def test_an_activation_read_twice_is_not_moved() -> None:
@@ -80,4 +90,19 @@ layers:
   - Concatenate: {inputs: [flat_pool, flat_act]}
 """
     )
-    assert not model._pool_first
+    assert [step.node.name for step in model.plan.steps] == [node.name for node in model.nodes]
+    assert all(step.then is None for step in model.plan.steps)
+
+
+def test_readers_count_each_array_once_per_step_that_reads_it() -> None:
+    model = builder.load(
+        """
+input_shape: [6, 6, 1]
+layers:
+  - Conv2D: {filters: 2, kernel_size: 3, padding: same, name: conv}
+  - Add: {inputs: [conv, conv], name: twice}
+  - Conv2D: {filters: 2, kernel_size: 1, inputs: [input], name: side}
+  - Add: {inputs: [twice, side]}
+"""
+    )
+    assert model.plan.readers == {"input": 2, "conv": 2, "twice": 1, "side": 1, "add": 0}

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from builder.config import parse
 from builder.errors import ConfigError
-from builder.graph import compile_spec
+from builder.model import Model
 from builder.spec.model import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def check(text: str, *, exact_lines: bool = True) -> ModelSpec | None:
         return None
     assert isinstance(spec, ModelSpec)
     try:
-        compile_spec(spec)
+        Model.from_spec(spec)
     except ConfigError as error:
         assert error.problems
     return spec

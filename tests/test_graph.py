@@ -19,7 +19,6 @@ import pytest
 
 from builder.config import parse
 from builder.errors import ConfigError, Problem
-from builder.graph import compile_spec
 from builder.model import Model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +26,7 @@ EPSILON = 0.001  # BatchNormalization's default
 
 
 def build(text: str) -> Model:
-    return compile_spec(parse(textwrap.dedent(text)))
+    return Model.from_spec(parse(textwrap.dedent(text)))
 
 
 def problems_of(text: str) -> list[Problem]:
@@ -448,7 +447,7 @@ def test_errors_in_a_file_carry_its_name(tmp_path: Path) -> None:
         "input_shape: [8, 8, 3]\nlayers:\n  - Add: {inputs: [input, nope]}\n", encoding="utf-8"
     )
     with pytest.raises(ConfigError) as info:
-        compile_spec(parse(path))
+        Model.from_spec(parse(path))
     assert str(info.value) == f"{path}:3:27: layers[0] (Add) inputs: unknown layer 'nope'"
 
 
@@ -568,7 +567,7 @@ def test_example_graph_configs_compile_and_run(name: str) -> None:
     assert path.read_text(encoding="utf-8").startswith(
         "# yaml-language-server: $schema=../schemas/model.schema.json\n"
     )
-    model = compile_spec(parse(path))
+    model = Model.from_spec(parse(path))
     assert model.graph.warnings == ()
     assert not model.graph.is_sequential
     assert "Connected to" in str(model.summary())
@@ -579,7 +578,7 @@ def test_example_graph_configs_compile_and_run(name: str) -> None:
 
 
 def test_resnet_small_has_projection_shortcuts() -> None:
-    model = compile_spec(parse(ROOT / "configs" / "resnet_small.yaml"))
+    model = Model.from_spec(parse(ROOT / "configs" / "resnet_small.yaml"))
     nodes = {node.name: node for node in model.nodes}
     adds = [node for node in model.nodes if node.layer.type_name == "Add"]
     assert len(adds) >= 3
@@ -596,7 +595,7 @@ def test_resnet_small_has_projection_shortcuts() -> None:
 
 
 def test_inception_block_concatenates_four_branches() -> None:
-    model = compile_spec(parse(ROOT / "configs" / "inception_block.yaml"))
+    model = Model.from_spec(parse(ROOT / "configs" / "inception_block.yaml"))
     (mixed,) = [node for node in model.nodes if node.layer.type_name == "Concatenate"]
     assert len(mixed.inputs) == 4
     assert mixed.output_shape[-1] == sum(shape[-1] for shape in mixed.input_shape)

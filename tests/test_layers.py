@@ -20,7 +20,6 @@ import pytest
 
 from builder.config import parse
 from builder.errors import ConfigError
-from builder.graph import compile_spec
 from builder.model import Model
 
 Shape = tuple[int, ...]
@@ -32,7 +31,7 @@ def build(entries: list[str] | str, input_shape: Shape, dtype: str = "float64") 
         entries = [entries]
     lines = [f"input_shape: {list(input_shape)}", f"dtype: {dtype}", "layers:"]
     lines += [f"  - {entry}" for entry in entries]
-    return compile_spec(parse("\n".join(lines) + "\n"))
+    return Model.from_spec(parse("\n".join(lines) + "\n"))
 
 
 def set_weights(model: Model, folder: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -650,7 +649,7 @@ def test_flatten_is_row_major() -> None:
 
 def config_error(text: str) -> str:
     with pytest.raises(ConfigError) as caught:
-        compile_spec(parse(textwrap.dedent(text)))
+        Model.from_spec(parse(textwrap.dedent(text)))
     return str(caught.value)
 
 

@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 
 from builder.config import parse
-from builder.graph import compile_spec
 from builder.model import Model
 
 RTOL = 1e-12
 
 
 def build(text: str) -> Model:
-    return compile_spec(parse(textwrap.dedent(text)))
+    return Model.from_spec(parse(textwrap.dedent(text)))
 
 
 def sample(*shape: int, seed: int = 0) -> np.ndarray:

@@ -17,7 +17,6 @@ import pytest
 
 from builder.config import parse
 from builder.errors import DataError, ResourceError
-from builder.graph import compile_spec
 from builder.model import DEFAULT_MAX_MEMORY, Model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,14 +25,14 @@ MNIST = ROOT / "configs" / "mnist_convnet.yaml"
 
 
 def build(text: str) -> Model:
-    return compile_spec(parse(textwrap.dedent(text)))
+    return Model.from_spec(parse(textwrap.dedent(text)))
 
 
 def float64_copy(path: Path) -> Model:
     """The config at `path` with `dtype: float64` (so comparisons can be tight)."""
     text = path.read_text(encoding="utf-8")
     assert "dtype:" not in text
-    return compile_spec(parse(text.rstrip("\n") + "\ndtype: float64\n"))
+    return Model.from_spec(parse(text.rstrip("\n") + "\ndtype: float64\n"))
 
 
 def images(n: int, seed: int = 0, dtype: type = np.float64) -> np.ndarray:
@@ -98,7 +97,7 @@ def mnist_reference(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def test_seed_cnn_shapes_and_params() -> None:
-    model = compile_spec(parse(SEED_CNN))
+    model = Model.from_spec(parse(SEED_CNN))
     assert [node.output_shape for node in model.nodes] == [
         (26, 26, 32),
         (26, 26, 32),
@@ -142,7 +141,7 @@ def test_seed_cnn_matches_naive_reference_float64() -> None:
 
 
 def test_seed_cnn_float32_close_to_float64_reference() -> None:
-    model = compile_spec(parse(SEED_CNN))
+    model = Model.from_spec(parse(SEED_CNN))
     x = images(2, seed=1)
     weights = {k: v.astype(np.float64) for k, v in model.weights.items()}
     np.testing.assert_allclose(
@@ -154,7 +153,7 @@ def test_seed_cnn_float32_close_to_float64_reference() -> None:
 
 
 def test_mnist_convnet_params_and_softmax() -> None:
-    model = compile_spec(parse(MNIST))
+    model = Model.from_spec(parse(MNIST))
     assert model.count_params() == (9 * 32 + 32) + (9 * 32 * 64 + 64) + (1600 * 10 + 10) == 34_826
     assert [node.output_shape for node in model.nodes] == [
         (26, 26, 32),
@@ -192,7 +191,7 @@ CHUNK_TOLERANCE = {
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("config", [SEED_CNN, MNIST])
 def test_chunking_does_not_change_numbers(config: Path, dtype: type) -> None:
-    model = compile_spec(parse(config)) if dtype is np.float32 else float64_copy(config)
+    model = Model.from_spec(parse(config)) if dtype is np.float32 else float64_copy(config)
     x = images(10, seed=3, dtype=dtype)
     full = model.predict(x)
     assert full.dtype == dtype
@@ -228,13 +227,13 @@ def test_chunking_is_bitwise_identical_without_gemm() -> None:
 
 
 def test_predict_splits_when_memory_is_short() -> None:
-    model = compile_spec(parse(MNIST))
+    model = Model.from_spec(parse(MNIST))
     x = images(9, seed=4, dtype=np.float32)
     expected = model.predict(x)
     per_sample = model.work_bytes_per_sample()
     limit = model.weight_bytes() + 2 * per_sample + per_sample // 2
     assert model.check_memory(9, limit) == 2
-    chunks = [(start, len(part)) for start, part in model.iter_chunks(x, 9, limit)]
+    chunks = [(start, len(part)) for start, part in model.predict_chunks(x, 9, limit)]
     assert chunks == [(0, 2), (2, 2), (4, 2), (6, 2), (8, 1)]
     np.testing.assert_allclose(
         model.predict(x, batch_size=9, max_memory=limit), expected, **CHUNK_TOLERANCE[np.float32]
@@ -242,7 +241,7 @@ def test_predict_splits_when_memory_is_short() -> None:
 
 
 def test_empty_batch() -> None:
-    model = compile_spec(parse(MNIST))
+    model = Model.from_spec(parse(MNIST))
     y = model.predict(np.zeros((0, 28, 28, 1), dtype=np.float32))
     assert y.shape == (0, 10)
 
@@ -271,7 +270,7 @@ IN_PLACE_CHAINS = [
 @pytest.mark.parametrize(("shape", "chain"), IN_PLACE_CHAINS)
 def test_input_is_never_modified(dtype: str, shape: str, chain: list[str]) -> None:
     layers = "\n".join(f"  - {entry}" for entry in chain)
-    model = compile_spec(parse(f"input_shape: {shape}\ndtype: {dtype}\nlayers:\n{layers}\n"))
+    model = Model.from_spec(parse(f"input_shape: {shape}\ndtype: {dtype}\nlayers:\n{layers}\n"))
     x = np.random.default_rng(5).normal(size=(3, *model.input_shape)).astype(dtype) * 3
     copy = x.copy()
     model(x)
@@ -286,7 +285,7 @@ def test_input_is_never_modified(dtype: str, shape: str, chain: list[str]) -> No
 
 def test_input_is_never_modified_by_the_example_models() -> None:
     for config in (SEED_CNN, MNIST):
-        model = compile_spec(parse(config))
+        model = Model.from_spec(parse(config))
         x = images(3, dtype=np.float32)
         copy = x.copy()
         model.predict(x, batch_size=2)
@@ -305,7 +304,7 @@ def test_float32_input_to_a_float64_model_is_cast() -> None:
 
 
 def test_float64_input_to_a_float32_model_is_cast() -> None:
-    model = compile_spec(parse(MNIST))
+    model = Model.from_spec(parse(MNIST))
     x = images(2)
     y = model(x)
     assert y.dtype == np.float32
@@ -314,7 +313,7 @@ def test_float64_input_to_a_float32_model_is_cast() -> None:
 
 @pytest.mark.parametrize("dtype", [np.int64, np.int8, np.uint8, np.bool_])
 def test_integer_input_is_accepted(dtype: type) -> None:
-    model = compile_spec(parse(MNIST))
+    model = Model.from_spec(parse(MNIST))
     x = np.random.default_rng(6).integers(0, 2, size=(2, 28, 28, 1)).astype(dtype)
     y = model(x)
     assert y.dtype == np.float32
@@ -332,18 +331,29 @@ def test_nested_lists_are_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    "shape", [(4, 28, 28), (4, 28, 28, 3), (28, 28, 1), (4, 1, 28, 28), (784,)]
+    "shape", [(4, 28, 28), (4, 28, 28, 3), (1, 28, 28), (4, 1, 28, 28), (784,)]
 )
 def test_wrong_shape_is_a_data_error(shape: tuple[int, ...]) -> None:
-    model = compile_spec(parse(MNIST))
+    model = Model.from_spec(parse(MNIST))
     with pytest.raises(DataError) as caught:
         model.predict(np.zeros(shape, dtype=np.float32))
     message = str(caught.value)
     assert "(None, 28, 28, 1)" in message and str(shape) in message
 
 
+def test_one_sample_without_the_batch_axis_gains_it() -> None:
+    # as `builder run` does: (28, 28, 1) is one sample, and the output keeps a batch axis of 1
+    model = Model.from_spec(parse(MNIST))
+    x = np.random.default_rng(3).normal(size=(2, 28, 28, 1)).astype(np.float32)
+    both = model.predict(x)
+    one = model.predict(x[1])
+    assert one.shape == (1, 10)
+    np.testing.assert_array_equal(one[0], model.predict(x[1:2])[0])
+    np.testing.assert_allclose(one[0], both[1], rtol=1e-6)
+
+
 def test_scalar_input_is_a_data_error() -> None:
-    model = compile_spec(parse(MNIST))
+    model = Model.from_spec(parse(MNIST))
     with pytest.raises(DataError, match="shape"):
         model(np.float32(1.0))
 
@@ -358,7 +368,7 @@ def test_scalar_input_is_a_data_error() -> None:
     ],
 )
 def test_non_numeric_dtype_is_a_data_error(x: np.ndarray, dtype_text: str) -> None:
-    model = compile_spec(parse(MNIST))
+    model = Model.from_spec(parse(MNIST))
     with pytest.raises(DataError) as caught:
         model(x)
     message = str(caught.value)
@@ -413,7 +423,7 @@ def test_weights_over_the_limit_are_refused() -> None:
     assert "weights" in str(caught.value) and "memory" in str(caught.value)
 
 
-@pytest.mark.parametrize("action", ["predict", "call", "init_weights", "weights", "iter_chunks"])
+@pytest.mark.parametrize("action", ["predict", "call", "init_weights", "weights", "predict_chunks"])
 def test_huge_weights_refused_before_allocating(action: str) -> None:
     model = build(HUGE_DENSE)
     x = np.zeros((1, 100_000), dtype=np.float32)
@@ -422,14 +432,14 @@ def test_huge_weights_refused_before_allocating(action: str) -> None:
         "call": lambda: model(x),
         "init_weights": lambda: model.init_weights(),
         "weights": lambda: model.weights,
-        "iter_chunks": lambda: next(model.iter_chunks(x)),
+        "predict_chunks": lambda: next(model.predict_chunks(x)),
     }[action]
     raised, peak = peak_bytes(run)
     assert isinstance(raised, ResourceError), raised
     assert peak < 8 * 1024**2
 
 
-@pytest.mark.parametrize("action", ["predict", "call", "iter_chunks"])
+@pytest.mark.parametrize("action", ["predict", "call", "predict_chunks"])
 def test_huge_activations_refused_before_allocating(action: str) -> None:
     model = build(HUGE_ACTIVATIONS)
     assert model.count_params() == 2048
@@ -437,7 +447,7 @@ def test_huge_activations_refused_before_allocating(action: str) -> None:
     run = {
         "predict": lambda: model.predict(x),
         "call": lambda: model(x),
-        "iter_chunks": lambda: next(model.iter_chunks(x)),
+        "predict_chunks": lambda: next(model.predict_chunks(x)),
     }[action]
     raised, peak = peak_bytes(run)
     assert isinstance(raised, ResourceError), raised
@@ -467,14 +477,14 @@ def test_check_memory_shrinks_the_chunk() -> None:
 
 @pytest.mark.parametrize("config", [SEED_CNN, MNIST])
 def test_chunked_run_stays_within_the_limit(config: Path) -> None:
-    model = compile_spec(parse(config))
+    model = Model.from_spec(parse(config))
     _ = model.weights  # allocated before the measurement
     limit = model.weight_bytes() + 32 * model.work_bytes_per_sample()
     x = images(96, seed=9, dtype=np.float32)
     sizes: list[int] = []
 
     def run() -> None:
-        for _, part in model.iter_chunks(x, 96, limit):
+        for _, part in model.predict_chunks(x, 96, limit):
             sizes.append(len(part))
 
     raised, peak = peak_bytes(run)
@@ -495,7 +505,7 @@ def test_work_bytes_grow_with_the_widest_layer() -> None:
 
 
 def test_repr_and_summary() -> None:
-    model = compile_spec(parse(SEED_CNN))
+    model = Model.from_spec(parse(SEED_CNN))
     assert (
         repr(model)
         == "Model(name='seed_cnn', input_shape=(None, 28, 28, 1), layers=8, params=55,744)"

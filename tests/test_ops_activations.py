@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from builder.ops import activations as act
+from builder.ops.names import ACTIVATION_NAMES
 
 DTYPES = (np.float32, np.float64)
 RTOL = {np.float32: 2e-6, np.float64: 1e-12}  # float32: a few ulp of SIMD exp/log, any CPU
@@ -99,7 +100,7 @@ ORACLES = {
     "mish": lambda x: x * math.tanh(o_softplus(x)),
     "exponential": o_exp,
 }
-ELEMENTWISE = tuple(name for name in act.ACTIVATION_NAMES if name not in ("softmax", "log_softmax"))
+ELEMENTWISE = tuple(name for name in ACTIVATION_NAMES if name not in ("softmax", "log_softmax"))
 
 
 def oracle(fn, x: np.ndarray) -> np.ndarray:
@@ -118,10 +119,10 @@ def assert_matches(got: np.ndarray, want: np.ndarray, dtype) -> None:
 
 
 def test_registry_names_and_aliases():
-    assert set(act.ACTIVATION_NAMES) == set(ORACLES) | {"softmax", "log_softmax"}
-    assert act.ACTIVATION_NAMES == tuple(act.ACTIVATIONS)
-    assert act.ACTIVATIONS["swish"] is act.silu
-    assert act.ACTIVATIONS["hard_swish"] is act.hard_silu
+    assert set(ACTIVATION_NAMES) == set(ORACLES) | {"softmax", "log_softmax"}
+    assert set(ACTIVATION_NAMES) == set(act.ACTIVATIONS)
+    assert act.ACTIVATIONS["swish"].function is act.silu
+    assert act.ACTIVATIONS["hard_swish"].function is act.hard_silu
 
 
 # --- elementwise activations against the oracle ----------------------------------------
@@ -132,7 +133,7 @@ def test_registry_names_and_aliases():
 def test_elementwise_matches_formula(name, dtype):
     x = INPUTS.astype(dtype)
     with np.errstate(all="raise"):
-        got = act.ACTIVATIONS[name](x)
+        got = act.ACTIVATIONS[name].function(x)
     want = oracle(ORACLES[name], x)
     assert_matches(got, want, dtype)
     if name != "exponential":
@@ -140,41 +141,41 @@ def test_elementwise_matches_formula(name, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", act.ACTIVATION_NAMES)
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
 def test_shape_dtype_and_input_untouched(name, dtype):
     x = np.random.default_rng(1).normal(0.0, 4.0, size=(2, 3, 5)).astype(dtype)
     before = x.copy()
     with np.errstate(all="raise"):
-        got = act.ACTIVATIONS[name](x)
+        got = act.ACTIVATIONS[name].function(x)
     assert got.shape == x.shape and got.dtype == x.dtype
     assert not np.shares_memory(got, x)
     np.testing.assert_array_equal(x, before)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", act.ACTIVATION_NAMES)
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
 def test_inplace_gives_the_same_values_in_the_same_buffer(name, dtype):
     x = np.random.default_rng(2).normal(0.0, 4.0, size=(4, 7)).astype(dtype)
-    expected = act.ACTIVATIONS[name](x)
+    expected = act.ACTIVATIONS[name].function(x)
     scratch = x.copy()
     with np.errstate(all="raise"):
-        got = act.ACTIVATIONS[name](scratch, inplace=True)
+        got = act.ACTIVATIONS[name].function(scratch, inplace=True)
     assert got is scratch
     np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("name", act.ACTIVATION_NAMES)
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
 def test_large_contiguous_array_is_processed_in_blocks_with_the_same_values(name):
     # big enough to take the blocked path; the transposed (non C-contiguous) view takes the
     # whole-array path, so equal results show the blocks are stitched correctly
     x = np.random.default_rng(3).normal(0.0, 5.0, size=(300, 700)).astype(np.float32)
-    blocked = act.ACTIVATIONS[name](x)
-    whole = act.ACTIVATIONS[name](np.asfortranarray(x))
+    blocked = act.ACTIVATIONS[name].function(x)
+    whole = act.ACTIVATIONS[name].function(np.asfortranarray(x))
     # softmax sums 700 float32 terms, in a different order along a strided axis
     tol = 1e-5 if "softmax" in name else 1e-6
     np.testing.assert_allclose(blocked, whole, rtol=tol, atol=tol if "softmax" in name else 1e-30)
     scratch = x.copy()
-    np.testing.assert_array_equal(act.ACTIVATIONS[name](scratch, inplace=True), blocked)
+    np.testing.assert_array_equal(act.ACTIVATIONS[name].function(scratch, inplace=True), blocked)
     if name in ORACLES:
         sample = x.ravel()[::997]
         assert_matches(blocked.ravel()[::997], oracle(ORACLES[name], sample), np.float32)
@@ -182,7 +183,7 @@ def test_large_contiguous_array_is_processed_in_blocks_with_the_same_values(name
 
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_zero_dimensional_input_gives_an_array(name):
-    got = act.ACTIVATIONS[name](np.array(0.5, dtype=np.float64))
+    got = act.ACTIVATIONS[name].function(np.array(0.5, dtype=np.float64))
     assert isinstance(got, np.ndarray) and got.shape == ()
     assert got == pytest.approx(ORACLES[name](0.5), rel=1e-12)
 
@@ -211,14 +212,14 @@ def test_non_float_input_is_refused():
 @given(
     data=st.data(),
     dtype=st.sampled_from(DTYPES),
-    name=st.sampled_from(act.ACTIVATION_NAMES),
+    name=st.sampled_from(ACTIVATION_NAMES),
 )
 def test_any_input_up_to_1e4_gives_no_nan_and_no_warning(data, dtype, name):
     shapes = hnp.array_shapes(min_dims=1, max_dims=3, max_side=6)
     elements = st.floats(-1e4, 1e4, width=np.finfo(dtype).bits)
     x = data.draw(hnp.arrays(dtype, shapes, elements=elements))
     with np.errstate(all="raise"):
-        got = act.ACTIVATIONS[name](x)
+        got = act.ACTIVATIONS[name].function(x)
     assert got.dtype == dtype and got.shape == x.shape
     assert not np.isnan(got).any()
     if name != "exponential":
@@ -235,10 +236,10 @@ def test_saturating_limits_are_exact(dtype):
     big = np.array([1e4, -1e4], dtype=dtype)
     with np.errstate(all="raise"):
         for name in ("softplus", "silu", "mish", "gelu", "relu", "elu"):
-            got = act.ACTIVATIONS[name](big)
+            got = act.ACTIVATIONS[name].function(big)
             assert got[0] == dtype(1e4), name
         for name in ("softplus", "silu", "mish", "gelu", "sigmoid"):
-            assert act.ACTIVATIONS[name](big)[1] == 0.0, name
+            assert act.ACTIVATIONS[name].function(big)[1] == 0.0, name
         np.testing.assert_array_equal(act.sigmoid(big), [1.0, 0.0])
         np.testing.assert_array_equal(act.tanh(big), [1.0, -1.0])
         np.testing.assert_array_equal(act.hard_sigmoid(big), [1.0, 0.0])
@@ -424,46 +425,6 @@ def test_prelu_refuses_an_alpha_that_does_not_broadcast():
         act.prelu(np.zeros((2, 4)), np.ones(3))
 
 
-# --- erf / erfc -----------------------------------------------------------------------------
-
-
-ERF_X = np.concatenate(
-    [
-        np.linspace(-8.0, 8.0, 10001),
-        [0.0, 1e-300, -1e-300, 1e-20, -1e-20, 1e-8, 0.4999999, 0.5, 0.5000001, -0.5],
-        [26.0, 27.0, 30.0, -30.0, 1e4, -1e4, 1e300, -1e300],
-    ]
-)
-
-
-def test_erf_matches_math_erf_to_1e_14_relative():
-    with np.errstate(all="raise"):
-        got = act.erf(ERF_X)
-    want = np.array([math.erf(v) for v in ERF_X.tolist()])
-    nonzero = want != 0
-    assert np.all(got[~nonzero] == 0)
-    rel = np.abs(got[nonzero] - want[nonzero]) / np.abs(want[nonzero])
-    assert rel.max() < 1e-14
-
-
-def test_erfc_matches_math_erfc_to_1e_14_relative():
-    x = np.concatenate([ERF_X, np.linspace(-2.0, 27.0, 5001)])
-    with np.errstate(all="raise"):
-        got = act.erfc(x)
-    want = np.array([math.erfc(v) for v in x.tolist()])
-    normal = want > np.finfo(np.float64).tiny
-    rel = np.abs(got[normal] - want[normal]) / want[normal]
-    assert rel.max() < 1e-14
-    assert np.all(got[want == 0] == 0)
-
-
-def test_erf_float32_stays_float32():
-    x = np.linspace(-5.0, 5.0, 1001).astype(np.float32)
-    got = act.erf(x)
-    assert got.dtype == np.float32
-    np.testing.assert_allclose(got, [math.erf(v) for v in x.tolist()], rtol=1e-6, atol=1e-38)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gelu_tail_has_full_relative_accuracy(dtype):
     # 1 + erf(x/√2) cancels for negative x; the result must still be accurate there
@@ -472,3 +433,22 @@ def test_gelu_tail_has_full_relative_accuracy(dtype):
     got = act.gelu(x)
     want = oracle(ORACLES["gelu"], x)
     assert_matches(got, want, dtype)
+
+
+# --- the monotone flag (max pooling may run first) ---------------------------------------
+
+
+@pytest.mark.parametrize("name", [n for n in ACTIVATION_NAMES if act.ACTIVATIONS[n].monotone])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_monotone_activations_commute_with_max_bit_for_bit(name, dtype) -> None:
+    rng = np.random.default_rng(5)
+    a = rng.normal(scale=3.0, size=4096).astype(dtype)
+    b = (a + rng.normal(scale=1e-3, size=4096)).astype(dtype)  # close pairs, both signs
+    f = act.ACTIVATIONS[name].function
+    assert np.array_equal(f(np.maximum(a, b)), np.maximum(f(a), f(b)))
+
+
+@pytest.mark.parametrize("name", ["elu", "selu", "sigmoid", "tanh", "gelu", "silu", "softplus"])
+def test_smooth_activations_are_not_flagged_monotone(name) -> None:
+    # smooth functions round differently at different points: never assumed to commute
+    assert not act.ACTIVATIONS[name].monotone

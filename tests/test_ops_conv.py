@@ -216,7 +216,7 @@ def test_output_dtype_follows_input_and_kernel_is_cast():
         (dict(padding="full"), "padding must be 'valid' or 'same'. Received: padding='full'"),
         (dict(strides=(0, 1)), "strides must be two positive integers"),
         (dict(dilation=(1,)), "dilation must be two positive integers"),
-        (dict(dilation=(4, 4)), "The 'valid' output would be empty"),
+        (dict(dilation=(4, 4)), "the 'valid' output would be empty"),
     ],
 )
 def test_invalid_arguments_are_refused(kwargs, message):

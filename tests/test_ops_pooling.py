@@ -171,7 +171,7 @@ def test_zero_pad2d_matches_np_pad(padding, dtype):
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda x: max_pool2d(x, (5, 2), (1, 1), "valid"), "The 'valid' output would be empty"),
+        (lambda x: max_pool2d(x, (5, 2), (1, 1), "valid"), "the 'valid' output would be empty"),
         (lambda x: avg_pool2d(x, (2, 2), (2, 2), "causal"), "padding must be 'valid' or 'same'"),
         (lambda x: max_pool2d(x, (0, 2), (2, 2), "same"), "pool_size must be two positive"),
         (lambda x: avg_pool2d(x, (2, 2), (2,), "same"), "strides must be two positive integers"),

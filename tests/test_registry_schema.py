@@ -21,9 +21,12 @@ from builder.config import parse
 from builder.errors import ConfigError
 from builder.layers.base import Layer
 from builder.loader import load_document
-from builder.ops.activations import ACTIVATION_NAMES, ACTIVATIONS
-from builder.registry import ADVANCED_ACTIVATIONS, LAYERS, TYPE_NAMES, layer_class
+from builder.ops.activations import ACTIVATIONS
+from builder.ops.names import ACTIVATION_NAMES
+from builder.registry import LAYERS
 from builder.spec import layers as spec_layers
+from builder.spec.layers import ADVANCED_ACTIVATIONS, TYPE_NAMES
+from builder.spec.layers.activation import ActivationName
 from builder.spec.model import ModelSpec
 from builder.spec.schema import json_schema, schema_text
 
@@ -121,14 +124,15 @@ def test_registry_lists_the_spec_layer_types() -> None:
 
 def test_union_has_one_model_per_registry_entry() -> None:
     assert union_members() == tuple(entry.spec for entry in LAYERS.values())
+    assert spec_layers.LAYER_SPECS == union_members()
     names = [name for member in union_members() for name in member.type_names()]
     assert sorted(names) == sorted(TYPE_NAMES)
 
 
 def test_activation_names_agree() -> None:
     assert list(ACTIVATION_NAMES) == ACTIVATION_STRINGS
-    assert list(ACTIVATIONS) == ACTIVATION_STRINGS
-    assert list(typing.get_args(spec_layers.ActivationName)) == ACTIVATION_STRINGS
+    assert sorted(ACTIVATIONS) == sorted(ACTIVATION_STRINGS)
+    assert list(typing.get_args(ActivationName)) == ACTIVATION_STRINGS
     assert not set(ACTIVATION_STRINGS) & set(TYPE_NAMES)  # a bare string is never ambiguous
 
 
@@ -138,10 +142,13 @@ def test_advanced_activations_agree() -> None:
 
 
 @pytest.mark.parametrize("type_name", LAYER_TYPES)
-def test_layer_class_imports(type_name: str) -> None:
-    cls = LAYERS[type_name].layer_class()
+def test_layer_class_is_a_layer_of_its_spec(type_name: str) -> None:
+    cls = LAYERS[type_name].layer
     assert isinstance(cls, type) and issubclass(cls, Layer)
-    assert layer_class(type_name) is cls
+    spec = LAYERS[type_name].spec
+    base = next(b for b in getattr(cls, "__orig_bases__", ()) if typing.get_args(b))
+    (spec_type,) = typing.get_args(base)
+    assert spec_type is spec  # Layer[XSpec] names the registry's spec model
     assert cls.__name__ == type_name
 
 

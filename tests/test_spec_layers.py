@@ -15,8 +15,8 @@ import pytest
 
 from builder.config import parse
 from builder.errors import ConfigError
-from builder.registry import LAYERS, TYPE_NAMES
-from builder.spec.layers import LayerSpec
+from builder.registry import LAYERS
+from builder.spec.layers import TYPE_NAMES, LayerSpec
 from builder.spec.model import ModelSpec
 
 HEADER = "input_shape: [8, 8, 4]\nlayers:\n"
@@ -65,10 +65,10 @@ CONV_DEFAULTS = {
 }
 POOL_DEFAULTS = {
     "pool_size": (2, 2),
-    "strides": None,
+    "strides": (2, 2),
     "padding": "valid",
     "data_format": "channels_last",
-}  # strides None: = pool_size
+}  # strides null (Keras's default) is resolved to pool_size by the spec
 DENSE_DEFAULTS = {
     "activation": "linear",
     "use_bias": True,

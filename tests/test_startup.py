@@ -37,3 +37,26 @@ def test_summarize_imports_no_weight_or_io_code():
         "builder.diagram",
     ):
         assert module not in loaded, f"summarize imported {module}"
+
+
+PARSE_PROBE = """
+import sys
+import builder.config
+spec = builder.config.parse(sys.argv[1])
+assert spec.layers, spec
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def test_parsing_a_config_imports_no_numpy():
+    done = subprocess.run(
+        [sys.executable, "-c", PARSE_PROBE, str(ROOT / "configs" / "seed_cnn.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    loaded = set(done.stdout.split())
+    assert "builder.spec.model" in loaded  # the probe did parse
+    for module in ("numpy", "builder.ops.activations", "builder.layers.base", "builder.registry"):
+        assert module not in loaded, f"parsing imported {module}"

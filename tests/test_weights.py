@@ -17,7 +17,6 @@ import pytest
 
 from builder.config import parse
 from builder.errors import WeightsError
-from builder.graph import compile_spec
 from builder.model import Model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +52,7 @@ def named(
     fourth: str = "d",
     units: int = 3,
 ) -> Model:
-    return compile_spec(
+    return Model.from_spec(
         parse(
             NAMED.format(
                 seed=seed, first=first, second=second, third=third, fourth=fourth, units=units
@@ -63,11 +62,11 @@ def named(
 
 
 def build(text: str) -> Model:
-    return compile_spec(parse(textwrap.dedent(text)))
+    return Model.from_spec(parse(textwrap.dedent(text)))
 
 
 def seed_cnn() -> Model:
-    return compile_spec(parse(SEED_CNN))
+    return Model.from_spec(parse(SEED_CNN))
 
 
 def assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
@@ -128,7 +127,7 @@ def test_changing_one_layer_leaves_the_others_unchanged() -> None:
     text = SEED_CNN.read_text(encoding="utf-8")
     last = "  - Conv2D: {filters: 64, kernel_size: [3, 3]}\n  - LeakyReLU: {alpha: 0.05}\n"
     assert text.endswith(last)
-    edited = compile_spec(
+    edited = Model.from_spec(
         parse(
             text[: -len(last)] + "  - Conv2D: {filters: 16, kernel_size: [3, 3]}\n"
             "  - LeakyReLU: {alpha: 0.05}\n"
@@ -163,8 +162,8 @@ def test_adding_a_layer_in_front_keeps_named_layers() -> None:
     extra = text.replace(
         "layers:\n", "layers:\n  - Conv2D: {name: z, filters: 2, kernel_size: 1}\n"
     )
-    before = compile_spec(parse(text)).weights
-    after = compile_spec(parse(extra)).weights
+    before = Model.from_spec(parse(text)).weights
+    after = Model.from_spec(parse(extra)).weights
     # z keeps the shape (8, 8, 2), so every named layer keeps its shapes and its weights
     for key in before:
         assert np.array_equal(before[key], after[key]), key
@@ -285,7 +284,7 @@ def test_normal_initializers_use_their_std(initializer: str, std: float) -> None
 def test_initial_weights_have_the_model_dtype() -> None:
     assert all(a.dtype == np.float32 for a in seed_cnn().weights.values())
     text = SEED_CNN.read_text(encoding="utf-8") + "dtype: float64\n"
-    assert all(a.dtype == np.float64 for a in compile_spec(parse(text)).weights.values())
+    assert all(a.dtype == np.float64 for a in Model.from_spec(parse(text)).weights.values())
 
 
 # --------------------------------------------------------------------------- save / load
@@ -464,7 +463,7 @@ def test_float64_weights_into_a_float32_model_are_cast(tmp_path: Path) -> None:
 
 
 def test_float32_weights_into_a_float64_model_are_cast(tmp_path: Path) -> None:
-    model = compile_spec(parse(MNIST.read_text(encoding="utf-8") + "dtype: float64\n"))
+    model = Model.from_spec(parse(MNIST.read_text(encoding="utf-8") + "dtype: float64\n"))
     arrays = {
         key: np.full(array.shape, 0.1, dtype=np.float32) for key, array in model.weights.items()
     }

@@ -20,10 +20,9 @@ import yaml
 from pydantic import ValidationError
 
 from builder.errors import ConfigError, Problem
-from builder.registry import LAYERS, TYPE_NAMES
-from builder.spec.model import snake_case
+from builder.spec.layers import SPECS, TYPE_NAMES
+from builder.spec.model import INPUT_NAME, snake_case
 
-INPUT_NAME = "input"
 SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/model.schema.json"
 MODEL_CLASSES = ("Functional", "Sequential", "Model")
 
@@ -449,7 +448,7 @@ def _translate(layer: FlatLayer, refusals: _Refusals) -> dict[str, Any]:
     kind = TYPE_NAMES.get(layer.class_name)
     if kind is None:
         return {}
-    spec = LAYERS[kind].spec
+    spec = SPECS[kind]
     fields = spec.model_fields
     config = dict(layer.config)
     if kind == "LeakyReLU" and "negative_slope" in config:  # Keras 3 spells alpha so
@@ -523,7 +522,7 @@ def _without_defaults(
             refusals.add(layer.name, f"{where}: {item['msg']}")
         return args
     kept = {}
-    for key in [k for k in fields if k in args]:  # the spec's order, whatever Keras's was
+    for key in sorted(args, key=lambda k: _field_rank(fields, k)):
         value = args[key]
         current = getattr(validated, key)
         default = fields[key].default
@@ -533,6 +532,12 @@ def _without_defaults(
             continue
         kept[key] = _compact(value)
     return kept
+
+
+def _field_rank(fields: dict[str, Any], key: str) -> tuple[bool, bool, int]:
+    """A fixed order whatever the file's: required arguments first, `filters` leading them
+    (as in Keras's signatures `Conv2D(filters, kernel_size)`), then the spec's order."""
+    return (not fields[key].is_required(), key != "filters", list(fields).index(key))
 
 
 def _required(spec: Any, args: dict[str, Any]) -> dict[str, Any]:

@@ -35,8 +35,8 @@ def import_keras(
     """Read `model_path`, write `output` (YAML) and, if the file holds weights, the weights
     (default: `output` with `.npz`). Raises ConfigError/WeightsError/DataError."""
     from builder.config import parse_text
-    from builder.graph import compile_spec
     from builder.io import save_npz_atomic, write_text_atomic
+    from builder.model import Model
 
     weights_out = weights_path or str(Path(output).with_suffix(".npz"))
     _check_outputs(model_path, output, weights_out)
@@ -52,7 +52,7 @@ def import_keras(
             layers,
             f"{Path(model_path).name}{version}",
         )
-        model = compile_spec(parse_text(text, filename=output, default_name=Path(output).stem))
+        model = Model.from_spec(parse_text(text, filename=output, default_name=Path(output).stem))
         weights = None
         if source.layout != "none":
             weights = read_weights(

@@ -1,9 +1,11 @@
 """What every layer is: validated hyper-parameters in, a pure shape function, a
-description of its weights, its MACs, and the NumPy forward computation.
+description of its weights, its MACs and scratch memory, and the NumPy forward computation.
 
 Layers hold no weights and no state: the model passes each call the layer's own
 parameters (`{"kernel": ..., "bias": ...}`), so calling a layer never mutates it.
 Shapes are per sample (no batch axis); arrays passed to `__call__` carry the batch axis.
+The engine asks a layer what it needs to know (`scratch_elements`, `title`,
+`final_activation`, `selects_maximum`); it never tests a layer's type name.
 """
 
 from __future__ import annotations
@@ -11,20 +13,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
+from builder.errors import ShapeError
+from builder.spec.layers import LayerSpec
+
 Shape = tuple[int, ...]
 Params = Mapping[str, np.ndarray]
+S = TypeVar("S", bound=LayerSpec)
 
-
-class ShapeError(ValueError):
-    """The input shape cannot work for this layer; `field` names the argument to blame."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+__all__ = ["Layer", "Params", "Shape", "ShapeError", "WeightSpec", "format_shape"]
 
 
 @dataclass(frozen=True)
@@ -41,22 +41,28 @@ class WeightSpec:
         return math.prod(self.shape)
 
 
-class Layer:
-    """Base class. Subclasses set `spec` fields they need in `__init__`."""
+class Layer(Generic[S]):
+    """Base class, generic over the layer's spec model (`Layer[Conv2DSpec]`)."""
 
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
+    selects_maximum: ClassVar[bool] = False
+    """True for max pooling: each output is one of its inputs, the largest, so for a
+    non-decreasing f, pool(f(x)) == f(pool(x)) and the engine may pool first."""
+    is_activation: ClassVar[bool] = False
+    """True for the activation layers: the whole layer is one element-wise function of its
+    input (which the engine may move after a max pooling, see `commutes_with_max`)."""
     commutes_with_max: bool = False
     """True for an element-wise f with f(max(a, b)) == max(f(a), f(b)) exactly in floating
     point (non-decreasing, piecewise linear); max pooling may then run before it."""
 
-    def __init__(self, spec: Any) -> None:
+    def __init__(self, spec: S) -> None:
         self.spec = spec
-        self.name: str = spec.name
+        self.name: str = spec.name or spec.type_name
 
     @property
     def type_name(self) -> str:
-        return str(self.spec.type_name)
+        return self.spec.type_name
 
     @property
     def is_merge(self) -> bool:
@@ -70,11 +76,28 @@ class Layer:
         return []
 
     def macs(self, input_shape: Any) -> int:
-        """Multiply-accumulates per sample (counted for Conv2D and Dense only)."""
+        """Multiply-accumulates per sample (counted for convolutions and Dense)."""
+        return 0
+
+    def scratch_elements(self, input_shape: Any) -> int:
+        """Elements per sample that a call allocates besides its output (a patch matrix)."""
         return 0
 
     def activation_label(self) -> str | None:
         """The inline activation shown in the summary (`LeakyReLU`), or None when linear."""
+        return None
+
+    def title(self) -> str:
+        """What the summary and the diagram call the layer: `Conv2D + relu`, `MaxPooling2D`."""
+        label = self.activation_label()
+        return self.type_name if label is None else f"{self.type_name} + {label}"
+
+    def final_activation(self) -> Any:
+        """The object that computes the layer's last step: its inline activation, or itself."""
+        return self
+
+    def softmax_axis(self) -> int | None:
+        """The axis this layer normalises with softmax, if that is what it computes."""
         return None
 
     def __call__(self, x: Any, params: Params, *, inplace: bool = False) -> np.ndarray:

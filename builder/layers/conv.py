@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from builder.layers.activation import WithActivation
 from builder.layers.base import Params, Shape, ShapeError, WeightSpec, require_rank
 from builder.ops.conv import conv2d
-from builder.ops.shapes import conv_output_length, effective_kernel
+from builder.ops.shapes import spatial_output_shape
+from builder.spec.layers import Conv2DSpec
 
 
-class Conv2D(WithActivation):
+class Conv2D(WithActivation[Conv2DSpec]):
     """y = activation(conv(x, kernel) + bias).
 
     Shape: (N, H, W, C) → (N, H', W', filters), kernel (kh, kw, C/groups, filters).
@@ -21,27 +24,23 @@ class Conv2D(WithActivation):
 
     def linear_shape(self, input_shape: Shape) -> Shape:
         require_rank(input_shape, 3, "Conv2D")
-        height, width, channels = input_shape
         s = self.spec
-        if channels % s.groups:
+        if input_shape[-1] % s.groups:
             raise ShapeError(
-                f"the input's {channels} channels must be divisible by groups={s.groups}",
+                f"the input's {input_shape[-1]} channels must be divisible by groups={s.groups}",
                 field="groups",
             )
-        sizes = []
-        for axis, length in enumerate((height, width)):
-            out = conv_output_length(
-                length, s.kernel_size[axis], s.strides[axis], s.padding, s.dilation_rate[axis]
-            )
-            if out < 1:
-                reach = effective_kernel(s.kernel_size[axis], s.dilation_rate[axis])
-                raise ShapeError(
-                    f"kernel reaches {reach} cells but the input is only {length} wide "
-                    f"(input shape ({height}, {width}, {channels}), padding 'valid')",
-                    field="kernel_size",
-                )
-            sizes.append(out)
-        return (sizes[0], sizes[1], s.filters)
+        height, width = spatial_output_shape(
+            input_shape[:2], s.kernel_size, s.strides, s.padding, s.dilation_rate
+        )
+        return (height, width, s.filters)
+
+    def scratch_elements(self, input_shape: Shape) -> int:
+        """The im2col patch matrix (H'·W' rows of kh·kw·C/groups) and a padded input copy."""
+        height, width, _ = self.linear_shape(input_shape)
+        kh, kw = self.spec.kernel_size
+        patch = kh * kw * input_shape[-1] // self.spec.groups
+        return height * width * patch + math.prod(input_shape)
 
     def linear_weights(self, input_shape: Shape) -> list[WeightSpec]:
         s = self.spec

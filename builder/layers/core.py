@@ -8,9 +8,10 @@ import numpy as np
 
 from builder.layers.activation import WithActivation
 from builder.layers.base import Layer, Params, Shape, WeightSpec
+from builder.spec import layers as s
 
 
-class Dense(WithActivation):
+class Dense(WithActivation[s.DenseSpec]):
     """y = activation(x @ kernel + bias) on the last axis.
 
     Shape: (N, ..., in) → (N, ..., units); kernel (in, units). Params: in·units (+ units).
@@ -21,10 +22,10 @@ class Dense(WithActivation):
         return (*input_shape[:-1], self.spec.units)
 
     def linear_weights(self, input_shape: Shape) -> list[WeightSpec]:
-        s = self.spec
-        found = [WeightSpec("kernel", (input_shape[-1], s.units), s.kernel_initializer)]
-        if s.use_bias:
-            found.append(WeightSpec("bias", (s.units,), s.bias_initializer))
+        spec = self.spec
+        found = [WeightSpec("kernel", (input_shape[-1], spec.units), spec.kernel_initializer)]
+        if spec.use_bias:
+            found.append(WeightSpec("bias", (spec.units,), spec.bias_initializer))
         return found
 
     def macs(self, input_shape: Shape) -> int:
@@ -43,7 +44,7 @@ class Dense(WithActivation):
         return y
 
 
-class Flatten(Layer):
+class Flatten(Layer[s.FlattenSpec]):
     """Shape: (N, d1, ..., dk) → (N, d1·...·dk), in row-major (C) order as Keras."""
 
     def output_shape(self, input_shape: Shape) -> Shape:
@@ -53,7 +54,7 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
 
-class Dropout(Layer):
+class Dropout(Layer[s.DropoutSpec]):
     """Identity at inference (dropout only acts while training)."""
 
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:

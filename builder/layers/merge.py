@@ -9,14 +9,17 @@ per-sample shapes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 
 from builder.layers.base import Layer, Params, Shape, ShapeError, batch_axis_index, format_shape
+from builder.spec import layers as s
+
+M = TypeVar("M", bound=s.LayerSpec)
 
 
-class _ElementwiseMerge(Layer):
+class _ElementwiseMerge(Layer[M]):
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int | None] = None
 
@@ -49,14 +52,14 @@ def _fold(ufunc: np.ufunc, arrays: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-class Add(_ElementwiseMerge):
+class Add(_ElementwiseMerge[s.AddSpec]):
     """y = x1 + x2 + ... + xk."""
 
     def combine(self, arrays: list[np.ndarray]) -> np.ndarray:
         return _fold(np.add, arrays)
 
 
-class Subtract(_ElementwiseMerge):
+class Subtract(_ElementwiseMerge[s.SubtractSpec]):
     """y = x1 − x2 (exactly two inputs)."""
 
     max_inputs: ClassVar[int | None] = 2
@@ -65,14 +68,14 @@ class Subtract(_ElementwiseMerge):
         return np.subtract(arrays[0], arrays[1])
 
 
-class Multiply(_ElementwiseMerge):
+class Multiply(_ElementwiseMerge[s.MultiplySpec]):
     """y = x1 · x2 · ... · xk."""
 
     def combine(self, arrays: list[np.ndarray]) -> np.ndarray:
         return _fold(np.multiply, arrays)
 
 
-class Average(_ElementwiseMerge):
+class Average(_ElementwiseMerge[s.AverageSpec]):
     """y = (x1 + ... + xk) / k."""
 
     def combine(self, arrays: list[np.ndarray]) -> np.ndarray:
@@ -81,21 +84,21 @@ class Average(_ElementwiseMerge):
         return total
 
 
-class Maximum(_ElementwiseMerge):
+class Maximum(_ElementwiseMerge[s.MaximumSpec]):
     """y = max(x1, ..., xk) element-wise."""
 
     def combine(self, arrays: list[np.ndarray]) -> np.ndarray:
         return _fold(np.maximum, arrays)
 
 
-class Minimum(_ElementwiseMerge):
+class Minimum(_ElementwiseMerge[s.MinimumSpec]):
     """y = min(x1, ..., xk) element-wise."""
 
     def combine(self, arrays: list[np.ndarray]) -> np.ndarray:
         return _fold(np.minimum, arrays)
 
 
-class Concatenate(Layer):
+class Concatenate(Layer[s.ConcatenateSpec]):
     """Joins inputs along `axis` (default −1, counted on the batched tensor as Keras).
 
     Shape: inputs equal except on `axis`, whose sizes add up.

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from builder.layers.base import Layer, Params, Shape, WeightSpec, batch_axis_index
+from builder.spec.layers import BatchNormalizationSpec
 
 
-class BatchNormalization(Layer):
+class BatchNormalization(Layer[BatchNormalizationSpec]):
     """y = gamma·(x − moving_mean)/sqrt(moving_variance + epsilon) + beta, per feature of `axis`.
 
     Shape: unchanged. Weights of size C = input_shape[axis]: gamma (if scale) and beta (if

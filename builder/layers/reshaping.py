@@ -8,9 +8,10 @@ import numpy as np
 
 from builder.layers.base import Layer, Params, Shape, ShapeError, format_shape, require_rank
 from builder.ops.pooling import zero_pad2d
+from builder.spec.layers import ReshapeSpec, ZeroPadding2DSpec
 
 
-class ZeroPadding2D(Layer):
+class ZeroPadding2D(Layer[ZeroPadding2DSpec]):
     """Adds rows and columns of zeros.
 
     Shape: (N, H, W, C) → (N, H + top + bottom, W + left + right, C), with
@@ -27,7 +28,7 @@ class ZeroPadding2D(Layer):
         return zero_pad2d(x, self.spec.padding)
 
 
-class Reshape(Layer):
+class Reshape(Layer[ReshapeSpec]):
     """Reshapes each sample to `target_shape`, row-major; one −1 takes the remaining size."""
 
     def output_shape(self, input_shape: Shape) -> Shape:

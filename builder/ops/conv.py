@@ -36,7 +36,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from builder.ops.shapes import conv_output_length, padding_amounts
+from builder.ops.shapes import padding_amounts, spatial_output_shape
 
 # Bytes of patch matrix and output per block. 2-8 MiB measured within a few percent of
 # each other (L2 is 2 MiB per core, L3 32 MiB); smaller blocks pay call overhead.
@@ -74,13 +74,7 @@ def conv2d(
     kernel = kernel.astype(x.dtype, copy=False)
     n, height, width, channels = x.shape
     kh, kw, group_channels, filters = kernel.shape
-    out_h = conv_output_length(height, kh, strides[0], padding, dilation[0])
-    out_w = conv_output_length(width, kw, strides[1], padding, dilation[1])
-    if out_h < 1 or out_w < 1:
-        raise ValueError(
-            f"The 'valid' output would be empty: input {height}×{width}, kernel {kh}×{kw}, "
-            f"dilation {tuple(dilation)}, strides {tuple(strides)}. Received: x.shape={x.shape}."
-        )
+    out_h, out_w = spatial_output_shape((height, width), (kh, kw), strides, padding, dilation)
     out = np.empty((n, out_h, out_w, filters), dtype=x.dtype)
     if bias is not None:
         bias = bias.astype(x.dtype, copy=False)

@@ -1,5 +1,6 @@
-"""Names the config may use for initialisers, kept apart from their implementation so that
-validating or summarising a config never imports weight code (`builder.ops.initializers`)."""
+"""Names the config may use for initialisers and activations, kept apart from their
+implementations so that parsing a config imports no NumPy and summarising it no weight code
+(`builder.ops.initializers`, `builder.ops.activations`)."""
 
 from __future__ import annotations
 
@@ -15,3 +16,31 @@ INITIALIZER_NAMES: tuple[str, ...] = (
     "random_normal",
     "random_uniform",
 )
+
+ACTIVATION_ALIASES: dict[str, str] = {"swish": "silu", "hard_swish": "hard_silu"}
+"""Keras's second names for an activation → the name it stands for."""
+
+ACTIVATION_NAMES: tuple[str, ...] = (
+    "linear",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "softplus",
+    "softsign",
+    "silu",
+    "swish",
+    "hard_silu",
+    "hard_swish",
+    "gelu",
+    "mish",
+    "exponential",
+)
+"""Every activation name a config may use (SPEC section 4), aliases included; the kernels
+are in `builder.ops.activations.ACTIVATIONS`."""

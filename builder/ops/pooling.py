@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from builder.ops.shapes import conv_output_length, padding_amounts
+from builder.ops.shapes import padding_amounts, spatial_output_shape
 
 # Input bytes pooled per step: H-pooling a block of images this size leaves its result in
 # cache (L2 is 2 MiB per core) for the W pass. 0.5-2 MiB measured alike.
@@ -111,14 +111,9 @@ def _pool(
     _check_input(x)
     _check_window(pool_size, strides, padding)
     height, width = x.shape[1:3]
-    out_h = conv_output_length(height, pool_size[0], strides[0], padding)
-    out_w = conv_output_length(width, pool_size[1], strides[1], padding)
-    if out_h < 1 or out_w < 1:
-        raise ValueError(
-            f"The 'valid' output would be empty: input {height}×{width}, pool "
-            f"{pool_size[0]}×{pool_size[1]}. Received: x.shape={x.shape}, "
-            f"pool_size={tuple(pool_size)}."
-        )
+    out_h, out_w = spatial_output_shape(
+        (height, width), pool_size, strides, padding, field="pool_size"
+    )
     combine = np.add if average else np.maximum
     # Rows first: along H a tap reads whole contiguous rows of W·C values, so NumPy's inner
     # loops are long; along W they are only C long, and by then H has shrunk to H'.

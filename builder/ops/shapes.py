@@ -11,6 +11,10 @@ Conventions follow TensorFlow/Keras for one spatial axis of length `length`, a w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from builder.errors import ShapeError
+
 
 def effective_kernel(kernel: int, dilation: int = 1) -> int:
     """Cells covered by a window of `kernel` taps spaced `dilation` apart."""
@@ -42,3 +46,33 @@ def padding_amounts(
     if padding == "same":
         return same_padding(length, kernel, stride, dilation)
     return 0, 0
+
+
+def spatial_output_shape(
+    spatial: Sequence[int],
+    window: Sequence[int],
+    strides: Sequence[int],
+    padding: str,
+    dilation: Sequence[int] | None = None,
+    *,
+    field: str = "kernel_size",
+) -> tuple[int, ...]:
+    """Output length along each spatial axis of a windowed layer (convolution, pooling).
+
+    Shape: (L1, ..., Lk) -> (L1', ..., Lk'), each by `conv_output_length`. Raises ShapeError
+    blaming `field` when a `valid` window does not fit an axis (an empty output).
+    """
+    lengths = []
+    for axis, length in enumerate(spatial):
+        spread = 1 if dilation is None else dilation[axis]
+        out = conv_output_length(length, window[axis], strides[axis], padding, spread)
+        if out < 1:
+            reach = effective_kernel(window[axis], spread)
+            raise ShapeError(
+                f"the {padding!r} output would be empty: the {field} window reaches {reach} "
+                f"cells but the input is only {length} wide (spatial input {tuple(spatial)}, "
+                f"padding {padding!r}). Received: {field}={tuple(window)}",
+                field=field,
+            )
+        lengths.append(out)
+    return tuple(lengths)

@@ -77,7 +77,7 @@ def _positive_pair(value: Any) -> tuple[int, int]:
 
 
 _INT_SCHEMA = {"type": "integer", "minimum": 1}
-_PAIR_SCHEMA = {
+PAIR_SCHEMA = {
     "anyOf": [_INT_SCHEMA, {"type": "array", "items": _INT_SCHEMA, "minItems": 2, "maxItems": 2}]
 }
 
@@ -85,7 +85,7 @@ PositiveInt = Annotated[int, BeforeValidator(_positive_int), WithJsonSchema(_INT
 NonNegativeInt = Annotated[
     int, BeforeValidator(_non_negative_int), WithJsonSchema({"type": "integer", "minimum": 0})
 ]
-Pair = Annotated[tuple[int, int], BeforeValidator(_positive_pair), WithJsonSchema(_PAIR_SCHEMA)]
+Pair = Annotated[tuple[int, int], BeforeValidator(_positive_pair), WithJsonSchema(PAIR_SCHEMA)]
 """`3` or `[3, 3]`, normalised to a (rows, cols) tuple of positive integers."""
 
 Padding = Literal["valid", "same"]

@@ -9,14 +9,17 @@ part of the data and are skipped. The walk also gives the display path
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from builder.errors import Problem
-from builder.loader import Path
-from builder.registry import ACTIVATION_NAMES, LAYERS, TYPE_NAMES
+from builder.loader import KeyPath
+from builder.ops.names import ACTIVATION_NAMES
 from builder.spec.fields import describe
+from builder.spec.layers import SPECS, TYPE_NAMES
 from builder.spec.normalize import SourceMap
 
 
@@ -53,13 +56,13 @@ def problems_from_validation(
     return problems
 
 
-def _value_at(data: Any, path: Path) -> Any:
+def _value_at(data: Any, path: KeyPath) -> Any:
     for element in path:
         data = data[element]
     return data
 
 
-def _walk(data: Any, loc: tuple[Any, ...], missing: bool) -> tuple[Path, str, Any]:
+def _walk(data: Any, loc: tuple[Any, ...], missing: bool) -> tuple[KeyPath, str, Any]:
     """(data path, display path, the mapping that holds the offending field)."""
     path: list[Any] = []
     parts: list[str] = []
@@ -91,67 +94,89 @@ def _walk(data: Any, loc: tuple[Any, ...], missing: bool) -> tuple[Path, str, An
 
 def _fields_of(container: Any, top_fields: Any) -> list[str]:
     if isinstance(container, dict) and "type" in container:
-        entry = LAYERS.get(TYPE_NAMES.get(str(container["type"]), ""))
-        return list(entry.spec.model_fields) if entry else []
+        spec = SPECS.get(TYPE_NAMES.get(str(container["type"]), ""))
+        return list(spec.model_fields) if spec else []
     return list(top_fields)
 
 
+@dataclass(frozen=True)
+class _Detail:
+    """One Pydantic error detail with what its formatter needs."""
+
+    kind: str
+    value: Any
+    ctx: dict[str, Any]
+    key: str  # the last item of the error's location
+    fields: list[str]  # the fields of the mapping the error is in
+
+    @property
+    def got(self) -> str:
+        return describe(self.value)
+
+
 def _message(detail: Any, container: Any, top_fields: Any) -> str:
-    kind, value, ctx = detail["type"], detail.get("input"), detail.get("ctx") or {}
-    got = describe(value)
-    if kind == "extra_forbidden":
-        key = str(detail["loc"][-1])
-        return f"unknown field {key!r}" + suggest(key, _fields_of(container, top_fields))
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "union_tag_invalid":
-        tag = str(ctx.get("tag"))
-        names = list(TYPE_NAMES) + list(ACTIVATION_NAMES)
-        return f"unknown layer or activation type {tag!r}" + suggest(tag, names)
-    if kind == "activation_value":
-        return f"must be an activation name or an advanced activation block, got {got}"
-    if kind == "union_tag_not_found":
-        return "has no type: write {type: Conv2D, ...} or {Conv2D: {...}}"
-    if kind == "literal_error":
-        expected = ctx.get("expected", "")
-        options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(", ")]
-        if not isinstance(value, str):
-            return f"must be one of {expected}, got {got}"
-        hint = suggest(value, options)
-        if len(options) > 6 and hint:
-            return f"unknown value {got}{hint}"
-        # Few options are all listed; suggest only a case slip (`Same` for `same`).
-        case_slip = {o.lower(): o for o in options}.get(value.lower())
-        hint = f"; did you mean {case_slip!r}?" if case_slip else ""
-        if len(options) > 6:
-            hint = ""
-        return f"must be one of {expected}, got {got}{hint}"
-    simple = {
-        "int_type": "must be an integer",
-        "float_type": "must be a number",
-        "bool_type": "must be true or false",
-        "string_type": "must be a string",
-        "list_type": "must be a list",
-        "model_type": "must be a mapping",
-        "model_attributes_type": "must be a mapping ({Type: {...}}) or a layer name",
-        "tuple_type": "must be a list",
-        "dict_type": "must be a mapping",
-        "finite_number": "must be a finite number",
-    }
-    if kind in simple:
-        return f"{simple[kind]}, got {got}"
-    comparisons = {
-        "greater_than": ("must be > {}", "gt"),
-        "greater_than_equal": ("must be >= {}", "ge"),
-        "less_than": ("must be < {}", "lt"),
-        "less_than_equal": ("must be <= {}", "le"),
-    }
-    if kind in comparisons:
-        text, key = comparisons[kind]
-        return f"{text.format(ctx.get(key))}, got {got}"
-    if kind == "too_short":
-        return f"must have at least {ctx.get('min_length')} item(s)"
-    if kind == "string_pattern_mismatch":
-        return f"must match {ctx.get('pattern')} (letters, digits, _ . -), got {got}"
-    message = str(detail.get("msg", kind))
-    return message.removeprefix("Value error, ")
+    found = _Detail(
+        kind=detail["type"],
+        value=detail.get("input"),
+        ctx=detail.get("ctx") or {},
+        key=str(detail["loc"][-1]) if detail["loc"] else "",
+        fields=_fields_of(container, top_fields),
+    )
+    formatter = _FORMATTERS.get(found.kind)
+    if formatter is not None:
+        return formatter(found)
+    return str(detail.get("msg", found.kind)).removeprefix("Value error, ")
+
+
+def _unknown_type(d: _Detail) -> str:
+    tag = str(d.ctx.get("tag"))
+    names = [*TYPE_NAMES, *ACTIVATION_NAMES]
+    return f"unknown layer or activation type {tag!r}" + suggest(tag, names)
+
+
+def _literal(d: _Detail) -> str:
+    """`must be one of 'valid' or 'same', got 'Same'; did you mean 'same'?`: a long list of
+    options is not printed, only the closest one; a short one is printed, with a hint only
+    for a case slip."""
+    expected = d.ctx.get("expected", "")
+    options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(", ")]
+    if not isinstance(d.value, str):
+        return f"must be one of {expected}, got {d.got}"
+    if len(options) > 6:
+        hint = suggest(d.value, options)
+        return f"unknown value {d.got}{hint}" if hint else f"must be one of {expected}, got {d.got}"
+    case_slip = {o.lower(): o for o in options}.get(d.value.lower())
+    hint = f"; did you mean {case_slip!r}?" if case_slip else ""
+    return f"must be one of {expected}, got {d.got}{hint}"
+
+
+def _received(text: str) -> Callable[[_Detail], str]:
+    """A formatter for `<text>, got <value>`; `{...}` in text is filled from the context."""
+    return lambda d: f"{text.format(**d.ctx)}, got {d.got}"
+
+
+_FORMATTERS: dict[str, Callable[[_Detail], str]] = {
+    "extra_forbidden": lambda d: f"unknown field {d.key!r}" + suggest(d.key, d.fields),
+    "missing": lambda d: "required field is missing",
+    "union_tag_invalid": _unknown_type,
+    "union_tag_not_found": lambda d: "has no type: write {type: Conv2D, ...} or {Conv2D: {...}}",
+    "activation_value": _received("must be an activation name or an advanced activation block"),
+    "literal_error": _literal,
+    "int_type": _received("must be an integer"),
+    "float_type": _received("must be a number"),
+    "bool_type": _received("must be true or false"),
+    "string_type": _received("must be a string"),
+    "list_type": _received("must be a list"),
+    "tuple_type": _received("must be a list"),
+    "model_type": _received("must be a mapping"),
+    "model_attributes_type": _received("must be a mapping ({{Type: {{...}}}}) or a layer name"),
+    "dict_type": _received("must be a mapping"),
+    "finite_number": _received("must be a finite number"),
+    "greater_than": _received("must be > {gt}"),
+    "greater_than_equal": _received("must be >= {ge}"),
+    "less_than": _received("must be < {lt}"),
+    "less_than_equal": _received("must be <= {le}"),
+    "too_short": lambda d: f"must have at least {d.ctx.get('min_length')} item(s)",
+    "string_pattern_mismatch": _received("must match {pattern} (letters, digits, _ . -)"),
+}
+"""Pydantic error kind → the message the user reads; other kinds keep Pydantic's own."""

@@ -7,17 +7,22 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from builder.registry import LAYERS
+from builder.errors import Problem
+from builder.loader import KeyPath
 from builder.spec.fields import NonNegativeInt, Shape, StrictModel
-from builder.spec.layers import LayerSpec
+from builder.spec.layers import LAYER_SPECS, LayerSpec
 
 if TYPE_CHECKING:
     AnyLayerSpec = LayerSpec
 else:  # the union of every registered layer model, discriminated by `type`
     AnyLayerSpec = Annotated[
-        Union[tuple(entry.spec for entry in LAYERS.values())],  # noqa: UP007 (a runtime tuple)
+        Union[LAYER_SPECS],  # noqa: UP007 (a runtime tuple)
         Field(discriminator="type"),
     ]
+
+
+INPUT_NAME = "input"
+"""The name by which layers refer to the model input (`inputs: [input]`)."""
 
 
 class ModelSpec(StrictModel):
@@ -47,6 +52,17 @@ class ModelSpec(StrictModel):
     def source(self) -> Any:
         """The `SourceMap` back to YAML positions (None for a spec built in Python)."""
         return self._source
+
+    def where(self, index: int, field: str | None = None) -> str:
+        """`layers[3] (Conv2D)` or `layers[3] (Conv2D) kernel_size`, as config errors say."""
+        where = f"layers[{index}] ({self.layers[index].type_name})"
+        return f"{where} {field}" if field else where
+
+    def problem_at(self, path: KeyPath, where: str, message: str) -> Problem:
+        """A problem at the YAML position of `path` (`("layers", 3, "kernel_size")`)."""
+        if self.source is None:
+            return Problem("<config>", None, None, where, message)
+        return self.source.problem_at(path, where, message)
 
     @property
     def layer_names(self) -> list[str]:

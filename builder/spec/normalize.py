@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from builder.errors import Problem
-from builder.loader import Document, Mark, Path
-from builder.registry import ACTIVATION_NAMES, TYPE_NAMES
+from builder.loader import Document, KeyPath, Mark
+from builder.ops.names import ACTIVATION_NAMES
 from builder.spec.fields import describe
+from builder.spec.layers import TYPE_NAMES
 
 
 @dataclass
@@ -23,26 +24,24 @@ class SourceMap:
 
     document: Document
     # normalised path prefix → (original path, whether the position is the original's key)
-    origin: dict[Path, tuple[Path, bool]] = field(default_factory=dict)
+    origin: dict[KeyPath, tuple[KeyPath, bool]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)  # found while normalising
 
-    def problem(self, path: Path, where: str, message: str) -> None:
+    def problem(self, path: KeyPath, where: str, message: str) -> None:
+        """Record a problem found while normalising, at the YAML position of `path`."""
+        self.problems.append(self.problem_at(path, where, message))
+
+    def problem_at(self, path: KeyPath, where: str, message: str) -> Problem:
+        """A problem at the YAML position of `path` in the normalised config."""
         mark = self.locate(path)
-        self.problems.append(
-            Problem(
-                self.filename,
-                mark.line if mark else None,
-                mark.col if mark else None,
-                where,
-                message,
-            )
-        )
+        line, col = (mark.line, mark.col) if mark else (None, None)
+        return Problem(self.filename, line, col, where, message)
 
     @property
     def filename(self) -> str:
         return self.document.filename
 
-    def original_path(self, path: Path) -> tuple[Path, bool]:
+    def original_path(self, path: KeyPath) -> tuple[KeyPath, bool]:
         for cut in range(len(path), -1, -1):
             found = self.origin.get(path[:cut])
             if found is not None:
@@ -51,7 +50,7 @@ class SourceMap:
                 return original + rest, at_key and not rest
         return path, False
 
-    def locate(self, path: Path, *, at_key: bool = False) -> Mark | None:
+    def locate(self, path: KeyPath, *, at_key: bool = False) -> Mark | None:
         """Position of the value at `path` (or of its key); falls back to the nearest parent."""
         original, moved_to_key = self.original_path(path)
         if at_key or moved_to_key:
@@ -74,7 +73,7 @@ def normalize(document: Document) -> tuple[Any, SourceMap]:
     return {**data, "layers": layers}, source
 
 
-def _layer_entry(entry: Any, path: Path, source: SourceMap) -> Any:
+def _layer_entry(entry: Any, path: KeyPath, source: SourceMap) -> Any:
     if isinstance(entry, str):
         if entry not in TYPE_NAMES and entry in ACTIVATION_NAMES:
             source.origin[path + ("activation",)] = (path, False)
@@ -93,7 +92,7 @@ def _layer_entry(entry: Any, path: Path, source: SourceMap) -> Any:
     return entry
 
 
-def _shorthand(entry: Any, path: Path, source: SourceMap, where: str) -> Any:
+def _shorthand(entry: Any, path: KeyPath, source: SourceMap, where: str) -> Any:
     """`{Type: {args}}` or `{Type: null}` → `{type: Type, **args}`; anything else unchanged."""
     if not isinstance(entry, dict) or "type" in entry or len(entry) != 1:
         return entry

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from builder.registry import ACTIVATION_NAMES, ADVANCED_ACTIVATIONS, LAYERS, TYPE_NAMES
+from builder.ops.names import ACTIVATION_NAMES
+from builder.spec.layers import ADVANCED_ACTIVATIONS, SPECS, TYPE_NAMES
 from builder.spec.model import ModelSpec
 
 SCHEMA_ID = "https://github.com/yaml-model-builder/builder/schemas/model.schema.json"
@@ -26,7 +27,7 @@ def json_schema() -> dict[str, Any]:
         "minProperties": 1,
         "maxProperties": 1,
         "properties": {
-            name: _arguments_ref(schema, LAYERS[canonical_name].spec.__name__)
+            name: _arguments_ref(schema, SPECS[canonical_name].__name__)
             for name, canonical_name in TYPE_NAMES.items()
         },
         "additionalProperties": False,
@@ -61,9 +62,7 @@ def _arguments_ref(schema: dict[str, Any], definition: str) -> dict[str, Any]:
 
 def _allow_shorthand_activations(schema: dict[str, Any]) -> None:
     """Inline `activation: {LeakyReLU: {alpha: 0.05}}` blocks, for every model with an activation."""
-    blocks = {
-        name: _arguments_ref(schema, LAYERS[name].spec.__name__) for name in ADVANCED_ACTIVATIONS
-    }
+    blocks = {name: _arguments_ref(schema, SPECS[name].__name__) for name in ADVANCED_ACTIVATIONS}
     shorthand = {
         "type": "object",
         "minProperties": 1,

@@ -1,0 +1,141 @@
+"""The execution plan of a compiled graph: the steps a forward pass runs, in order, what each
+reads, and the memory a sample needs while they run.
+
+Planning is separate from the graph (what the network is) and from the model (weights and
+prediction): the plan may reorder and fuse work as long as every output stays bit for bit
+what layer-by-layer evaluation gives. Today it does one rewrite, pool-first: for an
+element-wise f that commutes with max (`commutes_with_max`: non-decreasing and piecewise
+linear, e.g. ReLU) whose only reader is max pooling (`selects_maximum`),
+pool(f(x)) == f(pool(x)) exactly, and the second applies f to a pool_size-times smaller array.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from builder.graph import Graph, Node
+from builder.layers.base import Params
+from builder.spec.model import INPUT_NAME
+
+Run = Callable[[list[np.ndarray], Params, bool], np.ndarray]
+"""A step's computation: (input arrays, the layer's params, may it overwrite its input)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One computation of the forward pass; its result is stored under its node's name."""
+
+    node: Node  # the layer computed: its params, and its name in a profile
+    inputs: tuple[str, ...]  # names of the arrays it reads (`input` or earlier steps)
+    run: Run
+    then: str | None = None  # pool-first: the layer whose final activation runs after this
+    linear_only: bool = False  # pool-first: this layer's inline activation runs later
+
+    @property
+    def output(self) -> str:
+        return self.node.name
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The steps in execution order, how many steps read each array (so the forward pass
+    frees an array after its last reader), and the peak bytes of live arrays and scratch
+    per sample of a chunk."""
+
+    steps: tuple[Step, ...]
+    readers: dict[str, int]
+    work_bytes_per_sample: int
+    output: str
+
+
+def build_plan(graph: Graph) -> Plan:
+    """The plan of `graph`, with the pool-first rewrite applied where it is exact."""
+    deferred = _pool_first_pairs(graph)  # {pool node index: activation node}
+    skipped = {a.index for a in deferred.values() if a.layer.is_activation}
+    linear_only = {a.index for a in deferred.values()} - skipped
+    steps = []
+    for node in graph.nodes:
+        if node.index in skipped:
+            continue  # a standalone activation, applied after the pooling that reads it
+        if node.index in deferred:
+            source = deferred[node.index]
+            inputs = source.inputs if source.index in skipped else node.inputs
+            steps.append(Step(node, inputs, _pool_then(node, source), then=source.name))
+        elif node.index in linear_only:
+            steps.append(Step(node, node.inputs, _linear_part(node), linear_only=True))
+        else:
+            steps.append(Step(node, node.inputs, _whole(node)))
+    readers: dict[str, int] = {INPUT_NAME: 0}
+    for step in steps:
+        readers.setdefault(step.output, 0)
+        for name in step.inputs:
+            readers[name] += 1
+    itemsize = np.dtype(graph.dtype).itemsize
+    work = _peak_work_elements(graph, steps, readers) * itemsize
+    return Plan(tuple(steps), readers, work, graph.nodes[-1].name)
+
+
+def _pool_first_pairs(graph: Graph) -> dict[int, Node]:
+    """{index of a max pooling node: the node whose final activation it may run before}."""
+    readers = graph.consumers()
+    last = graph.nodes[-1].name
+    pairs: dict[int, Node] = {}
+    for node in graph.nodes:
+        activation = node.layer.final_activation()
+        if not activation.commutes_with_max or node.name == last:
+            continue
+        if activation is node.layer and not node.layer.is_activation:
+            continue  # the layer is its own final step but not a plain activation
+        if len(readers[node.name]) != 1:
+            continue
+        reader = graph.nodes[readers[node.name][0]]
+        if reader.layer.selects_maximum:
+            pairs[reader.index] = node
+    return pairs
+
+
+def _whole(node: Node) -> Run:
+    layer = node.layer
+    if layer.is_merge:
+        return lambda xs, params, scratch: layer(xs, params)
+    return lambda xs, params, scratch: layer(xs[0], params, inplace=scratch)
+
+
+def _linear_part(node: Node) -> Run:
+    """A Conv2D/Dense whose inline activation runs after the pooling that reads it."""
+    layer: Any = node.layer
+    return lambda xs, params, scratch: layer.linear(xs[0], params)
+
+
+def _pool_then(pool: Node, source: Node) -> Run:
+    """Max pooling, then the activation deferred from `source` on the pooled (fresh) array.
+    Activations that commute with max have no weights, hence the empty params."""
+    layer, activation = pool.layer, source.layer.final_activation()
+
+    def run(xs: list[np.ndarray], params: Params, scratch: bool) -> np.ndarray:
+        return activation(layer(xs[0], params, inplace=scratch), {}, inplace=True)
+
+    return run
+
+
+def _peak_work_elements(graph: Graph, steps: list[Step], readers: dict[str, int]) -> int:
+    """Largest sum, over the steps, of live arrays + the step's output + its scratch."""
+    remaining = dict(readers)
+    live = {INPUT_NAME: math.prod(graph.input_shape)}
+    peak = 0
+    for step in steps:
+        node = step.node
+        out = math.prod(node.output_shape)
+        scratch = node.layer.scratch_elements(node.input_shape)
+        peak = max(peak, sum(live.values()) + out + scratch)
+        for name in step.inputs:
+            remaining[name] -= 1
+            if remaining[name] == 0:
+                live.pop(name, None)
+        live[step.output] = out
+    return peak

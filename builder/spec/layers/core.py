@@ -1,0 +1,39 @@
+"""Core specs: Flatten, Dense, Dropout."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from builder.spec.fields import DataFormat, Initializer, PositiveInt
+from builder.spec.layers.activation import ActivationValue
+from builder.spec.layers.base import LayerSpec
+
+
+class FlattenSpec(LayerSpec):
+    """(H, W, C) → (H·W·C,), row-major as Keras."""
+
+    type: Literal["Flatten"]
+    data_format: DataFormat = "channels_last"
+
+
+class DenseSpec(LayerSpec):
+    """y = activation(x @ kernel + bias) on the last axis; kernel (in, units)."""
+
+    type: Literal["Dense"]
+    units: PositiveInt
+    activation: ActivationValue = "linear"
+    use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
+
+
+class DropoutSpec(LayerSpec):
+    """Identity at inference."""
+
+    type: Literal["Dropout"]
+    rate: Annotated[float, Field(ge=0, le=1)]
+    seed: int | None = Field(
+        default=None, description="Accepted for Keras parity; unused at inference."
+    )

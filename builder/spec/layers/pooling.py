@@ -1,0 +1,59 @@
+"""Pooling specs: windowed max/average and global max/average over H and W."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationInfo, WithJsonSchema, field_validator
+
+from builder.spec.fields import PAIR_SCHEMA, DataFormat, Padding, Pair
+from builder.spec.layers.base import LayerSpec
+
+
+class _Pooling2DSpec(LayerSpec):
+    """A window of `pool_size` cells moved by `strides`; `strides: null` (the default) means
+    pool_size, resolved here so that nothing downstream sees None."""
+
+    pool_size: Pair = (2, 2)
+    strides: Annotated[Pair, WithJsonSchema({"anyOf": [PAIR_SCHEMA, {"type": "null"}]})] = Field(
+        default=None, validate_default=True, description="Default: pool_size."
+    )
+    padding: Padding = "valid"
+    data_format: DataFormat = "channels_last"
+
+    @field_validator("strides", mode="before")
+    @classmethod
+    def _default_to_pool_size(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None:
+            return value
+        # pool_size is validated first; when it failed, (1, 1) stands in so that only its
+        # own error is reported
+        return list(info.data.get("pool_size", (1, 1)))
+
+
+class MaxPooling2DSpec(_Pooling2DSpec):
+    """Maximum over each window; `same` pads with −inf."""
+
+    type: Literal["MaxPooling2D", "MaxPool2D"]
+
+
+class AveragePooling2DSpec(_Pooling2DSpec):
+    """Mean over each window; `same` divides by the real (unpadded) cells only."""
+
+    type: Literal["AveragePooling2D", "AvgPool2D"]
+
+
+class GlobalMaxPooling2DSpec(LayerSpec):
+    """Maximum over H and W: (H, W, C) → (C,) or (1, 1, C) with keepdims."""
+
+    type: Literal["GlobalMaxPooling2D", "GlobalMaxPool2D"]
+    keepdims: bool = False
+    data_format: DataFormat = "channels_last"
+
+
+class GlobalAveragePooling2DSpec(LayerSpec):
+    """Mean over H and W: (H, W, C) → (C,) or (1, 1, C) with keepdims."""
+
+    type: Literal["GlobalAveragePooling2D", "GlobalAvgPool2D"]
+    keepdims: bool = False
+    data_format: DataFormat = "channels_last"
