@@ -1,7 +1,7 @@
 """Keras import/export of the catalogue layers (issue 13): DepthwiseConv2D, SeparableConv2D,
 Conv2DTranspose, UpSampling2D/1D, Cropping2D/1D, Rescaling, Normalization,
 LayerNormalization, SpatialDropout2D, GaussianNoise, GaussianDropout, Identity, Permute,
-RepeatVector, Conv1D, 1-D pooling and ZeroPadding1D.
+RepeatVector, LayerScale, Conv1D, 1-D pooling and ZeroPadding1D.
 
 Collected only once those layers are merged (see `collect_ignore` in conftest.py). The
 oracle is Keras's output stored beside each fixture.
@@ -22,6 +22,8 @@ CATALOGUE = [
     "cat_conv1d.keras",
     "cat_conv1d.h5",
     "cat_gap1d.keras",
+    "cat_layer_scale.keras",  # ConvNeXt's LayerScale (module keras.src.applications.convnext)
+    "cat_layer_scale.h5",
 ]
 
 

@@ -256,6 +256,21 @@ def test_layer_order_is_kerass_own(tmp_path: Path) -> None:
         assert keras_order(order_layers(shuffled), output) == expected
 
 
+def test_reshape_keeps_its_list_while_sizes_become_integers(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "input_shape: [4, 4, 2]\nlayers:\n"
+        "  - Conv2D: {filters: 2, kernel_size: [3, 3], padding: same}\n"
+        "  - Reshape: {target_shape: [8, 4]}\n"
+    )
+    exported = tmp_path / "c.keras"
+    assert invoke("export", config, "-o", exported).exit_code == 0
+    back = tmp_path / "back.yaml"
+    assert invoke("import", exported, "-o", back).exit_code == 0
+    assert "kernel_size: 3," in back.read_text()
+    assert "target_shape: [8, 4]" in back.read_text()
+
+
 def test_branches_stay_together() -> None:
     graph = [("a", ["input"]), ("b", ["input"]), ("a2", ["a"]), ("b2", ["b"]), ("m", ["a2", "b2"])]
     assert [name for name, _ in order_layers(graph)] == ["a", "a2", "b", "b2", "m"]

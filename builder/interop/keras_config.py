@@ -530,7 +530,7 @@ def _without_defaults(
             continue
         if _same(current, default):
             continue
-        kept[key] = _compact(value)
+        kept[key] = _compact(key, value)
     return kept
 
 
@@ -550,13 +550,18 @@ def _same(current: Any, default: Any) -> bool:
     return bool(current == default) if not isinstance(current, float) else current == default
 
 
-def _compact(value: Any) -> Any:
-    """`[3, 3]` → 3, as a Keras user writes it; other values unchanged."""
+_SIZE_KEYS = {"kernel_size", "strides", "pool_size", "dilation_rate", "size", "output_padding"}
+"""Arguments that take an integer for equal sizes on every axis (others, such as
+Reshape's target_shape, keep their list)."""
+
+
+def _compact(key: str, value: Any) -> Any:
+    """`kernel_size: [3, 3]` (or a 1-D layer's `[3]`) → 3, as a Keras user writes it."""
     if (
-        isinstance(value, list)
-        and len(value) == 2
-        and value[0] == value[1]
-        and isinstance(value[0], int)
+        key in _SIZE_KEYS
+        and isinstance(value, list)
+        and len(value) in (1, 2)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v == value[0] for v in value)
     ):
         return value[0]
     return value

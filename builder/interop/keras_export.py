@@ -31,6 +31,9 @@ KERAS_VERSION = "3.5.0"
 
 INPUT_LAYER = "input"
 
+_KERAS_MODULES = {"LayerScale": "keras.src.applications.convnext"}
+"""Layers that Keras 3 keeps outside `keras.layers` (LayerScale is ConvNeXt's)."""
+
 
 @dataclass
 class _KerasLayer:
@@ -264,7 +267,7 @@ def _model_config(model: Any, layers: list[_KerasLayer], dtype: str) -> dict[str
         )
         entries.append(
             {
-                "module": "keras.layers",
+                "module": _KERAS_MODULES.get(layer.class_name, "keras.layers"),
                 "class_name": layer.class_name,
                 "config": {"name": layer.name, "trainable": True, "dtype": dtype, **layer.config},
                 "registered_name": None,
