@@ -80,6 +80,26 @@ def test_model_json_gives_the_architecture_only(
     assert body(config) == body(full)
 
 
+def test_sequential_without_input_layer_takes_build_input_shape(tmp_path: Path) -> None:
+    """Keras 3 `Sequential([...]).build((None, 12, 12, 2))` stores no InputLayer."""
+    model = json.loads((FIXTURES / "seq_cnn.json").read_text())
+    model["config"]["layers"].pop(0)
+    model["config"]["build_input_shape"] = [None, 12, 12, 2]
+    (tmp_path / "built.json").write_text(json.dumps(model))
+    result = invoke("import", tmp_path / "built.json", "-o", tmp_path / "built.yaml")
+    assert result.exit_code == 0, result.output
+    full, _ = import_fixture("seq_cnn.keras", tmp_path)
+    assert body(tmp_path / "built.yaml") == body(full)
+
+
+def test_weights_go_where_asked(tmp_path: Path) -> None:
+    config, weights = tmp_path / "m.yaml", tmp_path / "elsewhere.npz"
+    result = invoke("import", FIXTURES / "seq_cnn.keras", "-o", config, "--weights", weights)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere.npz", "m.yaml"]
+    assert "c1/kernel" in arrays(weights)
+
+
 def test_config_text_is_what_a_keras_user_writes(tmp_path: Path) -> None:
     config, _ = import_fixture("seq_cnn.keras", tmp_path)
     lines = config.read_text().splitlines()

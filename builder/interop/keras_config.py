@@ -227,7 +227,8 @@ def _walk(
             continue
         if sequential:
             if not previous:  # Keras 2: the first layer carries batch_input_shape
-                previous = _implicit_input(layer_config, feeds, shapes, refusals, keras_name)
+                declared = {"batch_input_shape": config.get("build_input_shape"), **layer_config}
+                previous = _implicit_input(declared, feeds, shapes, refusals, keras_name)
             sources = list(previous)
         else:
             sources = _inbound(entry, resolved, refusals, prefix + keras_name)
@@ -308,9 +309,11 @@ def _implicit_input(
     refusals: _Refusals,
     name: str,
 ) -> list[str]:
+    """The model input of a Sequential with no InputLayer: Keras 2 puts its shape on the
+    first layer (`batch_input_shape`), Keras 3 on the model (`build_input_shape`)."""
     if feeds is not None:
         return list(feeds[:1])
-    if "batch_input_shape" not in config and "batch_shape" not in config:
+    if config.get("batch_input_shape") is None and config.get("batch_shape") is None:
         refusals.add(
             name, "a Sequential model without an input shape cannot be imported (build it first)"
         )
