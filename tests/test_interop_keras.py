@@ -206,6 +206,17 @@ def test_wrong_weight_shapes_are_all_listed(tmp_path: Path) -> None:
     ]
 
 
+def test_hdf5_links_out_of_the_file_are_refused(tmp_path: Path) -> None:
+    model = tmp_path / "linked.h5"
+    model.write_bytes((FIXTURES / "seq_cnn.h5").read_bytes())
+    with h5py.File(model, "r+") as store:
+        group = store["model_weights/dense/seq_cnn/dense"]
+        del group["kernel"]
+        group["kernel"] = h5py.ExternalLink("/etc/elsewhere.h5", "/secret")
+    (line,) = import_refused(model, tmp_path)
+    assert line.endswith("kernel is a link (ExternalLink); refused")
+
+
 def edited_json(tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
     config = json.loads((FIXTURES / "seq_cnn.json").read_text())
     edit(config["config"]["layers"])

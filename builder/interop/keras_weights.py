@@ -108,15 +108,40 @@ def _normalization_statistics(
     return found
 
 
+def _plain(root: Any, path: str) -> Any:
+    """`root[path]` if every step is an ordinary (hard) link, else None if it is missing.
+
+    HDF5 soft and external links, virtual datasets and external storage could make a
+    weights file read another file on this machine: they are refused."""
+    import h5py
+
+    node = root
+    for part in path.strip("/").split("/"):
+        if not isinstance(node, h5py.Group):
+            return None
+        link = node.get(part, getlink=True)
+        if link is None:
+            return None
+        if not isinstance(link, h5py.HardLink):
+            raise WeightsError(
+                f"{root.file.filename}: {path} is a link ({type(link).__name__}); refused"
+            )
+        node = node[part]
+    if isinstance(node, h5py.Dataset) and (node.is_virtual or node.external):
+        raise WeightsError(f"{root.file.filename}: {path} keeps its data outside the file; refused")
+    return node
+
+
 def _keras3_vars(store: Any, layer: FlatLayer) -> list[tuple[str, Any]]:
-    group = store.get(f"{layer.keras3_path}/vars")
+    group = _plain(store, f"{layer.keras3_path}/vars")
     if group is None:
         return []
-    return [(key, group[key]) for key in group.keys() if hasattr(group[key], "shape")]
+    found = [(key, _plain(group, key)) for key in group.keys()]
+    return [(key, dataset) for key, dataset in found if hasattr(dataset, "shape")]
 
 
 def _legacy_vars(store: Any, layer: FlatLayer) -> list[tuple[str, Any]]:
-    group = store.get(f"model_weights/{layer.legacy_group}")
+    group = _plain(store, f"model_weights/{layer.legacy_group}")
     if group is None:
         return []
     names = group.attrs.get("weight_names")
@@ -129,7 +154,7 @@ def _legacy_vars(store: Any, layer: FlatLayer) -> list[tuple[str, Any]]:
         owner = parts[-2] if len(parts) >= 2 else layer.legacy_layer
         if owner != layer.legacy_layer:
             continue
-        dataset = group.get(full)
+        dataset = _plain(group, full)
         if dataset is None or not hasattr(dataset, "shape"):
             continue
         found.append((parts[-1].split(":")[0], dataset))
