@@ -328,7 +328,7 @@ def _check_class(entry: dict[str, Any], kind: str, name: str, refusals: _Refusal
         refusals.add(name, "Lambda layers hold code and are refused")
     elif kind == "TFOpLambda" or kind.startswith("TFOp"):
         refusals.add(name, f"{kind} layers hold TensorFlow operations and are refused")
-    elif module is not None and not str(module).startswith("keras"):
+    elif module is not None and not (module == "keras" or str(module).startswith("keras.")):
         refusals.add(name, f"class {kind} from module {module!r} is not a Keras layer: refused")
     elif registered not in (None, kind):
         refusals.add(name, f"custom object {registered!r} (class {kind}) is refused")
@@ -548,9 +548,11 @@ def _required(spec: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _same(current: Any, default: Any) -> bool:
+    """Whether a validated value equals the field's default (an inline activation block
+    never does: its default is a name)."""
     if hasattr(current, "model_dump"):
         return False
-    return bool(current == default) if not isinstance(current, float) else current == default
+    return bool(current == default)
 
 
 _SIZE_KEYS = {"kernel_size", "strides", "pool_size", "dilation_rate", "size", "output_padding"}
