@@ -1,8 +1,9 @@
 """ONNX export: a compiled model as an `onnx.ModelProto` (opset 18), weights as initializers.
 
-The graph keeps builder's layout at its edges: input `input` of shape (N, *input_shape) and
-the output in channels_last (NHWC), as `Model.forward`. Inside, convolutions and pooling run
-on NCHW tensors (what ONNX's Conv/MaxPool/AveragePool expect); each tensor carries its
+The graph keeps builder's layout at its edges, as `Model.forward`: one input per model input
+(named as in the config, `input` by default), one output per model output (named after its
+layer), all channels_last (NHWC) with the batch axis first. Inside, convolutions and pooling
+run on NCHW tensors (what ONNX's Conv/MaxPool/AveragePool expect); each tensor carries its
 layout, so a Transpose is inserted only where a layer needs the other one (a chain of
 convolutions and activations stays NCHW from the first Transpose to the last).
 
@@ -13,8 +14,9 @@ float64 model whose constant would round (LeakyReLU's 0.05, SELU's constants), t
 is built from element-wise ops over float64 constants instead.
 
 Node names are layer names: the layer's main node carries the name (`conv2d`), helper nodes
-add a suffix (`conv2d/transpose`, `conv2d/activation`). Converters are looked up by layer
-class in `CONVERTERS`, one small function per layer family.
+add a suffix (`conv2d/transpose`, `conv2d/activation`). Tensors are named after the node
+that makes them, except that an output layer's final tensor takes the layer's name.
+Converters are looked up by layer class in `CONVERTERS`, one small function per layer family.
 
 The `onnx` package is imported lazily; without it `to_onnx` raises MissingExtraError with the
 line to install it.
@@ -38,7 +40,6 @@ from builder.layers import conv, core, merge, normalization, pooling, reshaping
 from builder.layers.base import Layer, batch_axis_index
 from builder.ops.activations import SELU_ALPHA, SELU_SCALE
 from builder.ops.shapes import padding_amounts
-from builder.spec.model import INPUT_NAME
 
 if TYPE_CHECKING:
     import onnx
@@ -633,11 +634,11 @@ def _check_supported(model: Model) -> None:
 
 
 def to_onnx(model: Model) -> onnx.ModelProto:
-    """The model as ONNX (opset 18): input `input` (N, *input_shape), output (N, *output_shape),
-    both channels_last, in the model's dtype; weights as initializers (the model's current
-    weights, initialised from the seed if none were loaded)."""
-    if len(model.graph.inputs) != 1 or len(model.graph.outputs) != 1:
-        raise UnsupportedError("ONNX export of several inputs or outputs is not supported yet")
+    """The model as ONNX (opset 18): one graph input per model input, named as in the config
+    (`input` by default), of shape (N, *shape); one graph output per model output, named
+    after its layer, of shape (N, *output shape); all channels_last, in the model's dtype;
+    weights as initializers (the model's current weights, initialised from the seed if
+    none were loaded)."""
     _check_supported(model)
     if model.weight_bytes() >= PROTOBUF_LIMIT:  # checked before any weight is allocated
         raise ResourceError(
@@ -647,8 +648,9 @@ def to_onnx(model: Model) -> onnx.ModelProto:
     g = GraphBuilder(model.dtype)
     helper = g.onnx.helper
     element = helper.np_dtype_to_tensor_dtype(model.dtype)
-    values = {INPUT_NAME: Value(INPUT_NAME, len(model.input_shape) + 1)}
-    g.unique(INPUT_NAME)
+    values: dict[str, Value] = {}
+    for name, shape in model.graph.inputs.items():
+        values[name] = Value(g.unique(name), len(shape) + 1)
     weights: dict[str, dict[str, np.ndarray]] = {node.name: {} for node in model.nodes}
     for key, array in model.weights.items():
         layer, _, weight = key.partition("/")
@@ -657,12 +659,19 @@ def to_onnx(model: Model) -> onnx.ModelProto:
         g.current = node
         inputs = [values[name] for name in node.inputs]
         values[node.name] = convert_layer(g, node.layer, inputs, weights[node.name], node.name)
-    out = g.layout(values[model.nodes[-1].name], NHWC, model.nodes[-1].name)
+    for name in model.graph.outputs:
+        _name_output(g, g.layout(values[name], NHWC, name).name, name)
     graph = helper.make_graph(
         g.nodes,
         model.name,
-        [helper.make_tensor_value_info(INPUT_NAME, element, ["N", *model.input_shape])],
-        [helper.make_tensor_value_info(out.name, element, ["N", *model.output_shape])],
+        [
+            helper.make_tensor_value_info(name, element, ["N", *shape])
+            for name, shape in model.graph.inputs.items()
+        ],
+        [
+            helper.make_tensor_value_info(name, element, ["N", *shape])
+            for name, shape in model.output_shapes.items()
+        ],
         initializer=g.initializers,
     )
     proto = helper.make_model(
@@ -673,6 +682,18 @@ def to_onnx(model: Model) -> onnx.ModelProto:
     )
     proto.ir_version = 8  # opset 18's IR version; readable by onnxruntime >= 1.14
     return proto
+
+
+def _name_output(g: GraphBuilder, tensor: str, layer: str) -> None:
+    """Gives the layer's final tensor the layer's name, so that the graph output is called
+    `conv2d` rather than `conv2d/activation` or `conv2d/transpose`: the tensor that had the
+    name (the layer's main node's output) is renamed `layer/main`. Node names stay."""
+    if tensor == layer:
+        return
+    swap = {layer: g.unique(f"{layer}/main"), tensor: layer}
+    for node in g.nodes:
+        node.input[:] = [swap.get(name, name) for name in node.input]
+        node.output[:] = [swap.get(name, name) for name in node.output]
 
 
 def save_onnx(model: Model, path: str | os.PathLike[str]) -> None:

@@ -25,9 +25,15 @@ ORT_LACKS_FLOAT64 = frozenset({"Conv", "AveragePool", "Erf"})
 TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 
 
-def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> None:
+def assert_close(got: Any, want: Any, what: str) -> None:
     """|got − want| ≤ tol·(|want| + max|want|): relative, with the output's own scale as the
-    floor for entries that cancel to near zero (sums of many products)."""
+    floor for entries that cancel to near zero (sums of many products). Dicts (several
+    outputs) are compared name by name, and must have the same names in the same order."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and list(got) == list(want), (what, list(got), list(want))
+        for name in want:
+            assert_close(got[name], want[name], f"{what}: {name}")
+        return
     assert got.shape == want.shape and got.dtype == want.dtype, (what, got.shape, want.shape)
     tol = TOLERANCE[want.dtype]
     finite = np.abs(want[np.isfinite(want)])
@@ -50,13 +56,29 @@ def random_weights(model: Model, seed: int, folder: Path) -> None:
     model.load_weights(path)
 
 
-def random_input(model: Model, seed: int, count: int = 3) -> np.ndarray:
+def random_input(model: Model, seed: int, count: int = 3) -> Any:
+    """Normal samples: an array, or a dict by input name when the model has several."""
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((count, *model.input_shape)) * 1.5).astype(model.dtype)
+    xs = {
+        name: (rng.standard_normal((count, *shape)) * 1.5).astype(model.dtype)
+        for name, shape in model.input_shapes.items()
+    }
+    return xs if len(xs) > 1 else next(iter(xs.values()))
 
 
-def run_onnxruntime(proto: Any, x: np.ndarray) -> np.ndarray | str:
-    """The session's output, or the op that onnxruntime lacks for this dtype."""
+def _feeds(proto: Any, x: Any) -> dict[str, np.ndarray]:
+    return x if isinstance(x, dict) else {proto.graph.input[0].name: x}
+
+
+def _outputs(proto: Any, found: list[np.ndarray]) -> Any:
+    """One array, or a dict by graph output name (as `Model.forward` returns)."""
+    if len(found) == 1:
+        return found[0]
+    return {value.name: array for value, array in zip(proto.graph.output, found, strict=True)}
+
+
+def run_onnxruntime(proto: Any, x: Any) -> Any:
+    """The session's output (array or dict), or the op that onnxruntime lacks for this dtype."""
     import onnxruntime as ort
 
     try:
@@ -67,10 +89,10 @@ def run_onnxruntime(proto: Any, x: np.ndarray) -> np.ndarray | str:
         found = re.search(r"Could not find an implementation for (\w+)\(", str(error))
         assert found, str(error)
         return found.group(1)
-    return session.run(None, {"input": x})[0]  # type: ignore[no-any-return]
+    return _outputs(proto, session.run(None, _feeds(proto, x)))
 
 
-def run_reference(proto: Any, x: np.ndarray) -> np.ndarray:
+def run_reference(proto: Any, x: Any) -> Any:
     """The ReferenceEvaluator's output, with two of its ops patched (onnx 1.23):
 
     - Erf rounds to float32 (`otypes="f"`); here `math.erf` in the input's dtype.
@@ -99,7 +121,7 @@ def run_reference(proto: Any, x: np.ndarray) -> np.ndarray:
     # Its Elu, Sigmoid, ... evaluate both branches everywhere (exp overflows, inf/inf) and
     # keep the other; the comparison with the NumPy engine judges the result.
     with np.errstate(all="ignore"):
-        return evaluator.run(None, {"input": x})[0]  # type: ignore[no-any-return]
+        return _outputs(proto, evaluator.run(None, _feeds(proto, x)))
 
 
 # --------------------------------------------------------------------------- random configs
@@ -270,7 +292,35 @@ def random_config(seed: int, dtype: str = "float32") -> tuple[dict[str, Any], Mo
             model = trial
             break
     assert model is not None
+    if rng.random() < 0.3:
+        config, model = _several_inputs_and_outputs(rng, config, model)
     return config, model
+
+
+def _several_inputs_and_outputs(
+    rng: random.Random, config: dict[str, Any], model: Model
+) -> tuple[dict[str, Any], Model]:
+    """The same network with a second input `extra` of shape (C,), multiplied into the last
+    spatial layer (Keras broadcasting), and an earlier layer as a second output (which may
+    also feed later layers); `config, model` unchanged if builder refuses the result."""
+    layers = [dict(layer) for layer in config["layers"]]
+    spatial = [k for k, layer in enumerate(layers) if not layer["name"].startswith("head")]
+    if not spatial:
+        return config, model
+    last = spatial[-1]
+    channels = model.graph.node(layers[last]["name"]).output_shape[-1]
+    layers[0]["inputs"] = ["input"]
+    gate = {"type": "Multiply", "name": "gate", "inputs": [layers[last]["name"], "extra"]}
+    layers.insert(last + 1, gate)
+    early = layers[rng.choice(spatial)]["name"]
+    varied = {
+        **{key: value for key, value in config.items() if key != "input_shape"},
+        "inputs": {"input": config["input_shape"], "extra": [channels]},
+        "outputs": [early, layers[-1]["name"]],
+        "layers": layers,
+    }
+    trial = _compile(varied)
+    return (varied, trial) if trial is not None else (config, model)
 
 
 def _compile(config: dict[str, Any]) -> Model | None:

@@ -105,3 +105,39 @@ def test_cli_missing_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.output == (
         "the onnxruntime engine needs the 'onnx' extra: pip install \"yaml-model-builder[onnx]\"\n"
     )
+
+
+TWO_HEADS = ROOT / "configs" / "two_heads.yaml"
+
+
+def test_several_inputs_and_outputs_in_chunks(tmp_path: Path) -> None:
+    """forward takes and returns dicts as Model.forward does; predict chunks them."""
+    reference = builder.load(TWO_HEADS)
+    model = builder.load(TWO_HEADS, engine="onnxruntime")
+    x = random_input(model, 15, count=5)
+    engine = OnnxRuntimeEngine(model)
+    assert engine.input_names == ["image", "meta"]
+    assert engine.output_names == ["head_a", "head_b"]
+    assert_close(engine.forward(x), reference.forward(x), "forward")
+    got = model.predict(x, batch_size=2)  # chunks of 2, 2 and 1
+    assert_close(got, reference.predict(x), "predict")
+    with pytest.raises(DataError, match="missing 'meta'"):
+        model.predict({"image": x["image"]})
+
+
+def test_cli_run_two_heads_to_npz(tmp_path: Path) -> None:
+    model = builder.load(TWO_HEADS)
+    x = random_input(model, 16, count=3)
+    np.savez(tmp_path / "x.npz", **x)
+    outputs = {}
+    for engine in ("numpy", "onnxruntime"):
+        out = tmp_path / f"{engine}.npz"
+        result = CliRunner().invoke(
+            cli,
+            ["run", str(TWO_HEADS), "--input", str(tmp_path / "x.npz"), "--batch-size", "2"]
+            + ["--engine", engine, "--output", str(out)],
+        )
+        assert result.exit_code == 0, result.output
+        with np.load(out) as found:
+            outputs[engine] = {name: found[name] for name in ("head_a", "head_b")}
+    assert_close(outputs["onnxruntime"], outputs["numpy"], "cli")

@@ -34,7 +34,6 @@ from builder.errors import (
     DataError,
     MissingExtraError,
     ResourceError,
-    UnsupportedError,
 )
 from builder.layers.activation import NamedActivation
 from builder.onnx_export import CONVERTERS, OPSET, save_onnx, to_onnx
@@ -46,12 +45,13 @@ CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 RANDOM_SEEDS = range(120)
 
 
-def check_export(model: Any, x: np.ndarray) -> dict[str, Any]:
+def check_export(model: Any, x: Any) -> dict[str, Any]:
     """Exports, checks the proto, compares both runtimes with the NumPy engine; returns
-    {"onnxruntime": array or lacking op, "proto": ...}."""
+    {"onnxruntime": output or lacking op, "proto": ...}."""
     proto = to_onnx(model)
     onnx.checker.check_model(proto, full_check=True)
     assert_every_attribute_written(proto)
+    assert_graph_edges(proto, model)
     want = model(x)
     assert_close(run_reference(proto, x), want, "ReferenceEvaluator")
     got = run_onnxruntime(proto, x)
@@ -66,10 +66,6 @@ def check_export(model: Any, x: np.ndarray) -> dict[str, Any]:
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_example_configs_match_numpy_engine(path: Path, tmp_path: Path) -> None:
     model = builder.load(path)
-    if len(model.graph.inputs) > 1 or len(model.graph.outputs) > 1:
-        with pytest.raises(UnsupportedError, match="several inputs or outputs"):
-            to_onnx(model)
-        return
     random_weights(model, 0, tmp_path)
     check_export(model, random_input(model, 1, count=2))
 
@@ -85,8 +81,10 @@ def test_random_configs_cover_every_layer_type_and_activation() -> None:
     """The generator above reaches every converter and every activation name."""
     types: set[str] = set()
     activations: set[str] = set()
+    several = 0
     for seed in RANDOM_SEEDS:
         config, _ = random_config(seed)
+        several += "outputs" in config and len(config["inputs"]) == 2
         for layer in config["layers"]:
             types.add(layer["type"])
             value = layer.get("activation")
@@ -97,6 +95,7 @@ def test_random_configs_cover_every_layer_type_and_activation() -> None:
     layer_types = {cls.__name__ for cls in CONVERTERS if cls is not NamedActivation}
     assert layer_types <= types
     assert set(ACTIVATION_NAMES) <= activations
+    assert several >= 20  # two inputs and two outputs
 
 
 def test_every_registered_layer_type_has_a_converter() -> None:
@@ -155,6 +154,24 @@ def test_advanced_activations_at_both_dtypes(
     random_weights(model, 5, tmp_path)
     result = check_export(model, random_input(model, 6, count=4))
     assert not isinstance(result["onnxruntime"], str)  # these all run at float64 too
+
+
+def assert_graph_edges(proto: Any, model: Any) -> None:
+    """Graph inputs and outputs are the config's names (outputs named after their layer),
+    with the batch axis symbolic and the per-sample shapes channels_last."""
+
+    def edges(values: Any) -> dict[str, tuple[Any, ...]]:
+        return {
+            value.name: tuple(d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim)
+            for value in values
+        }
+
+    assert edges(proto.graph.input) == {
+        name: ("N", *shape) for name, shape in model.input_shapes.items()
+    }
+    assert list(edges(proto.graph.output).items()) == [
+        (name, ("N", *shape)) for name, shape in model.output_shapes.items()
+    ]
 
 
 def assert_every_attribute_written(proto: Any) -> None:
@@ -297,3 +314,41 @@ def test_weights_over_two_gib_are_refused_before_allocating() -> None:
     model = builder.load("input_shape: [32768]\nlayers:\n  - Dense: {units: 32768}\n")
     with pytest.raises(ResourceError, match="over the 2 GiB that one ONNX file can hold"):
         to_onnx(model)
+
+
+def test_outputs_are_named_after_their_layers(tmp_path: Path) -> None:
+    """An output whose last node is an activation or a Transpose back to NHWC still carries
+    the layer's name; the tensor that had it is renamed, node names stay; an output layer
+    may also feed later layers."""
+    model = builder.load(
+        "inputs: {pixels: [5, 5, 2]}\noutputs: [conv, leaky]\nlayers:\n"
+        "  - Conv2D: {filters: 3, kernel_size: 3, activation: relu, name: conv, inputs: [pixels]}\n"
+        "  - Conv2D: {filters: 2, kernel_size: 1, name: after}\n"
+        "  - LeakyReLU: {alpha: 0.3, name: leaky}\n"
+    )
+    random_weights(model, 13, tmp_path)
+    proto = check_export(model, random_input(model, 13))["proto"]
+    assert [value.name for value in proto.graph.input] == ["pixels"]
+    assert [value.name for value in proto.graph.output] == ["conv", "leaky"]
+    makers = {output: node for node in proto.graph.node for output in node.output}
+    assert makers["conv"].op_type == "Transpose"  # NCHW back to NHWC, after the Relu
+    assert makers["conv/main"].name == "conv" and makers["conv/main"].op_type == "Conv"
+    assert makers["leaky"].op_type == "Transpose"
+    assert makers["leaky/main"].name == "leaky" and makers["leaky/main"].op_type == "LeakyRelu"
+    readers = {node.name: list(node.input) for node in proto.graph.node}
+    assert readers["after"][0] == "conv/activation"  # the NCHW tensor, no round trip
+
+
+def test_two_heads_in_numbers(tmp_path: Path) -> None:
+    """two_heads.yaml: the softmax head sums to one in every runtime, the sigmoid head is
+    in [0, 1], and both runtimes agree with the NumPy engine."""
+    model = builder.load(ROOT / "configs" / "two_heads.yaml")
+    random_weights(model, 14, tmp_path)
+    x = random_input(model, 14, count=5)
+    assert sorted(x) == ["image", "meta"]
+    result = check_export(model, x)
+    for found in (result["onnxruntime"], run_reference(result["proto"], x)):
+        assert list(found) == ["head_a", "head_b"]
+        np.testing.assert_allclose(found["head_a"].sum(axis=1), np.ones(5), rtol=1e-6)
+        head_b = found["head_b"]
+        assert head_b.shape == (5, 1) and np.all((head_b >= 0) & (head_b <= 1))

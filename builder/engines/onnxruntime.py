@@ -1,8 +1,9 @@
 """The onnxruntime engine: the model exported to ONNX (`builder.onnx_export`) and run by an
 onnxruntime CPU session built once per model.
 
-`forward(batch)` has `Model.forward`'s contract: a C-contiguous (N, *input_shape) array in the
-model's dtype in, (N, *output_shape) out, both channels_last. Chunking, memory checks and
+`forward(batch)` has `Model.forward`'s contract: an (N, *input_shape) array in the model's
+dtype in (a dict by input name when there are several), (N, *output_shape) out (a dict by
+output name when there are several), all channels_last. Chunking, memory checks and
 input checks stay with the caller, as for the NumPy engine.
 """
 
@@ -56,14 +57,21 @@ class OnnxRuntimeEngine:
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise UnsupportedError(f"onnxruntime cannot run this model: {first}") from None
         self.dtype = model.dtype
-        self.input_name: str = self.session.get_inputs()[0].name
-        self.output_name: str = self.session.get_outputs()[0].name
+        self.input_names: list[str] = [value.name for value in self.session.get_inputs()]
+        self.output_names: list[str] = [value.name for value in self.session.get_outputs()]
 
-    def forward(self, batch: np.ndarray) -> np.ndarray:
-        """The model's output for one chunk (N, *input_shape) of the model's dtype."""
-        x = np.ascontiguousarray(batch, dtype=self.dtype)
-        return self.session.run([self.output_name], {self.input_name: x})[0]
+    def forward(self, batch: Any) -> Any:
+        """The model's output for one chunk: an (N, *input_shape) array of the model's dtype,
+        or a dict of such by input name; an array back, or a dict by output name when the
+        model has several outputs (as `Model.forward`)."""
+        given = batch if isinstance(batch, dict) else {self.input_names[0]: batch}
+        feeds = {name: np.ascontiguousarray(given[name], dtype=self.dtype) for name in given}
+        found = self.session.run(self.output_names, feeds)
+        if len(found) == 1:
+            return found[0]
+        return dict(zip(self.output_names, found, strict=True))
 
     def __repr__(self) -> str:
         threads = self.session.get_session_options().intra_op_num_threads
-        return f"OnnxRuntimeEngine(input={self.input_name!r}, threads={threads})"
+        names = ", ".join(self.input_names)
+        return f"OnnxRuntimeEngine(inputs=[{names}], threads={threads})"
