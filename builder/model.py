@@ -154,6 +154,11 @@ class Model:
     def weight_bytes(self) -> int:
         return self.count_params() * self.dtype.itemsize
 
+    def held_weight_bytes(self) -> int:
+        """The weights as held while predicting: the model's own, plus the copies its engine
+        keeps at its peak (the engine class's `weight_copies`, measured; 0 for NumPy)."""
+        return self.weight_bytes() * (1 + getattr(self._runtime_factory, "weight_copies", 0))
+
     def work_bytes_per_sample(self) -> int:
         """Peak bytes of live activations plus a layer's scratch, per sample of a chunk."""
         return self.plan.work_bytes_per_sample
@@ -169,11 +174,12 @@ class Model:
         Raises ResourceError, before anything is allocated, when the weights alone or a
         single sample's work do not fit.
         """
-        weights = self.weight_bytes()
+        weights = self.held_weight_bytes()
         per_sample = max(self.work_bytes_per_sample(), 1)
         limit = f"over the memory limit of {format_bytes(max_memory)}"
         if weights > max_memory:
-            raise ResourceError(f"the weights need {format_bytes(weights)}, {limit}")
+            held = f" with the {self.engine} engine's copies" if self.engine != "numpy" else ""
+            raise ResourceError(f"the weights need {format_bytes(weights)}{held}, {limit}")
         fits = (max_memory - weights) // per_sample
         if fits < 1:
             raise ResourceError(
@@ -216,7 +222,7 @@ class Model:
         single = len(self.graph.outputs) == 1
         if out is None:
             self.check_memory(self._batch(batch_size), max_memory)
-            needed = self.output_bytes(count) + self.weight_bytes()
+            needed = self.output_bytes(count) + self.held_weight_bytes()
             if needed > max_memory:
                 raise ResourceError(
                     f"the output needs {format_bytes(self.output_bytes(count))}, over the "

@@ -36,8 +36,23 @@ class OnnxRuntimeEngine:
     thread (the graph is mostly a chain) and all graph optimisations. Its CPU memory arena
     stays on: `builder run` of the seed CNN on 10,000 and 20,000 samples peaked at 151 MiB
     RSS both times with it, and at 209 and 290 MiB (growing with the samples) without.
+    Memory (`--max-memory`), measured with `benchmarks/bench_engine_memory.py` (peak RSS
+    growth of one `predict` call after a warm-up sample, 2026-12-01, 2 cores, onnxruntime
+    1.32): per sample of a chunk, 0.17-0.74 of builder's plan estimate
+    (`Model.work_bytes_per_sample`, what the NumPy engine is checked against), at chunks of
+    4 to 1,000 on the seed CNN (129-151 KiB vs 208.6 KiB) and the small VGG (256-280 KiB vs
+    1,536 KiB), and at 64 and 256 on the other example configs and the strided benchmark
+    net; the estimate is kept. The weights are another matter: building the session (the
+    serialized proto, the session's initializers, their NCHWc reorder and pre-packed GEMM
+    copies) grew the peak RSS by 3.05x the weight bytes on a 192 MiB Dense stack, 3.56x on
+    78 MiB of Conv/BatchNormalization/Dense, 4.45x on 72 MiB of 3x3 Conv, on top of the
+    model's own NumPy copy. So `weight_copies` = 5: the memory check counts the weights six
+    times for this engine.
     Shape: (N, *input_shape) → (N, *output_shape).
     """
+
+    weight_copies = 5
+    """Copies of the weights the engine holds at its peak besides the model's (measured 4.45)."""
 
     def __init__(self, model: Model, threads: int | None = None) -> None:
         ort = import_onnxruntime()
