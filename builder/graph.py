@@ -8,7 +8,7 @@ problem (unknown input, wrong number of inputs, a shape that cannot work) become
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from builder.errors import ConfigError, Problem, ShapeError
@@ -108,7 +108,7 @@ def compile_graph(spec: ModelSpec) -> Graph:
                 inputs,
                 input_shape,
                 output_shape,
-                tuple(layer.weights(input_shape)),
+                tuple(_weights(layer, input_shape)),
                 layer.macs(input_shape),
             )
         except ShapeError as error:
@@ -121,7 +121,27 @@ def compile_graph(spec: ModelSpec) -> Graph:
         shapes[layer.name] = output_shape
     if problems:
         raise ConfigError(problems)
-    return Graph(spec, tuple(nodes), tuple(_unused_warnings(spec, nodes)))
+    warnings = _unused_warnings(spec, nodes) + _training_only_warnings(spec)
+    return Graph(spec, tuple(nodes), tuple(warnings))
+
+
+def _weights(layer: Layer[Any], input_shape: Any) -> list[WeightSpec]:
+    """The layer's weights; `trainable: false` makes every one of them non-trainable."""
+    found = layer.weights(input_shape)
+    return found if layer.spec.trainable else [replace(w, trainable=False) for w in found]
+
+
+def _training_only_warnings(spec: ModelSpec) -> list[Problem]:
+    """One note, at the first layer concerned, that regularisers and constraints are ignored."""
+    given = [(index, layer.training_only()) for index, layer in enumerate(spec.layers)]
+    given = [(index, keys) for index, keys in given if keys]
+    if not given:
+        return []
+    index, _ = given[0]
+    keys = sorted({key for _, found in given for key in found})
+    layers = ", ".join(f"layers[{i}]" for i, _ in given)
+    message = f"note: {', '.join(keys)} ({layers}) only act in training; ignored at inference"
+    return [spec.problem_at(("layers", index), spec.where(index), message)]
 
 
 def _input_problems(

@@ -45,7 +45,7 @@ class LayerRow:
     params: int
     trainable_params: int
     macs: int
-    activation: str | None  # the inline activation's label; None when linear
+    activation: str | None  # the activation argument's label; None for layers without one
     inputs: tuple[str, ...]
     kind: str  # `Conv2D + relu`, `Activation: relu`: the layer's own title
 
@@ -62,7 +62,7 @@ class LayerRow:
             "params": self.params,
             "trainable_params": self.trainable_params,
             "macs": self.macs,
-            "activation": self.activation or "linear",
+            "activation": self.activation,
             "inputs": list(self.inputs),
         }
 
@@ -204,10 +204,17 @@ def layer_row(node: Node) -> LayerRow:
         params=sum(w.size for w in node.weights),
         trainable_params=sum(w.size for w in node.weights if w.trainable),
         macs=node.macs,
-        activation=node.layer.activation_label(),
+        activation=_activation(node),
         inputs=tuple(node.inputs),
         kind=node.layer.title(),
     )
+
+
+def _activation(node: Node) -> str | None:
+    """`relu`, `LeakyReLU` or `linear` for a layer with an activation argument, else None."""
+    if not node.layer.has_activation_argument:
+        return None
+    return node.layer.activation_label() or "linear"
 
 
 def row_cells(row: LayerRow) -> tuple[str, ...]:

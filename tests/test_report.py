@@ -301,7 +301,7 @@ def test_inline_activations_show_in_the_row_and_json() -> None:
     assert " activation (Activation: tanh) " in text
     assert " dense (Dense + softmax) " in text
     labels = [layer["activation"] for layer in report.to_dict()["layers"]]
-    assert labels == ["LeakyReLU", "tanh", "linear", "softmax"]
+    assert labels == ["LeakyReLU", "tanh", None, "softmax"]  # Flatten has no activation argument
 
 
 def test_batch_size_scales_activation_memory_only() -> None:
