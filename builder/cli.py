@@ -16,6 +16,7 @@ import click
 
 from builder import __version__
 from builder.errors import BuilderError
+from builder.sizes import format_bytes
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,13 +48,12 @@ def cli() -> None:
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(configs: tuple[str, ...]) -> None:
     """Check each CONFIG; print `CONFIG: ok` or every problem found (exit 1 if any)."""
-    from builder.config import parse
     from builder.graph import compile_graph
 
     failed = False
     for path in configs:
         try:
-            graph = compile_graph(parse(path))
+            graph = compile_graph(_parse(path))
         except BuilderError as error:
             click.echo(str(error), err=True)
             failed = True
@@ -104,11 +104,25 @@ class ByteSize(click.ParamType):
         return int(size)
 
 
+def _parse(config: str) -> Any:
+    """A CONFIG argument is always a path (`no such file`), never YAML text; `-` is stdin."""
+    from builder.config import parse_file, parse_text
+    from builder.errors import ConfigError, Problem
+    from builder.loader import MAX_FILE_BYTES
+
+    if config != "-":
+        return parse_file(config)
+    text = click.get_text_stream("stdin").read(MAX_FILE_BYTES + 1)
+    if len(text) > MAX_FILE_BYTES:
+        message = f"the config is larger than the limit of {format_bytes(MAX_FILE_BYTES)}"
+        raise ConfigError([Problem("<stdin>", None, None, "", message)])
+    return parse_text(text, filename="<stdin>", default_name="model")
+
+
 def _load_model(config: str) -> Any:
-    from builder.config import parse
     from builder.model import Model
 
-    model = Model.from_spec(parse(config))
+    model = Model.from_spec(_parse(config))
     for warning in model.graph.warnings:
         click.echo(str(warning), err=True)
     return model

@@ -206,7 +206,7 @@ def test_two_mib_file_is_refused(tmp_path: Path) -> None:
     size = path.stat().st_size
     assert_refused(
         invoke("validate", str(path)),
-        f"{path}: file is too large ({size:,} bytes; the limit is 1,048,576 bytes = 1 MiB)\n",
+        f"{path}: file is too large ({size:,} bytes; the limit is 1,048,576 bytes = 1.00 MB)\n",
     )
 
 
