@@ -143,15 +143,20 @@ def _load_model(config: str) -> Any:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Samples per batch for the activation-memory figures.",
+    help="Samples per batch for the MACs and activation-memory figures.",
+)
+@click.option(
+    "--show-trainable",
+    is_flag=True,
+    help="Add a Trainable column (Y, N, or - for layers without weights), as Keras.",
 )
 @_reports_errors
-def summarize(config: str, fmt: str, batch_size: int) -> None:
+def summarize(config: str, fmt: str, batch_size: int, show_trainable: bool) -> None:
     """Print the Keras-style summary of CONFIG: shapes, parameters, MACs and memory.
 
     Nothing is allocated and nothing runs: only shapes are inferred.
     """
-    report = _load_model(config).summary(batch_size=batch_size)
+    report = _load_model(config).summary(batch_size=batch_size, show_trainable=show_trainable)
     if fmt == "markdown":
         text = report.to_markdown()
     elif fmt == "json":
@@ -280,6 +285,37 @@ def init(config: str, output: str, seed: int | None) -> None:
     model.init_weights(seed)
     model.save_weights(output)
     click.echo(f"{output}: {len(model.weight_specs())} arrays, {model.count_params():,} parameters")
+
+
+@cli.command()
+@click.argument("type_name", metavar="[TYPE]", required=False)
+@_reports_errors
+def layers(type_name: str | None) -> None:
+    """List every layer type and activation, or show one TYPE's fields, defaults and formula."""
+    from builder.catalogue import catalogue, describe_layer, find
+
+    if type_name is None:
+        click.echo(catalogue(), nl=False)
+        return
+    entry = find(type_name)
+    if entry is None:
+        from builder.ops.names import ACTIVATION_NAMES
+        from builder.spec.layers import TYPE_NAMES
+        from builder.spec.messages import suggest
+
+        if type_name in ACTIVATION_NAMES:
+            raise click.BadParameter(
+                f"{type_name!r} is an activation, not a layer type: write "
+                f"activation: {type_name} (or the layer entry - {type_name})",
+                param_hint="TYPE",
+            )
+        raise click.BadParameter(
+            f"unknown layer type {type_name!r}"
+            + suggest(type_name, TYPE_NAMES)
+            + " (`builder layers` lists them)",
+            param_hint="TYPE",
+        )
+    click.echo(describe_layer(entry), nl=False)
 
 
 def main() -> None:

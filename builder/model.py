@@ -77,11 +77,11 @@ class Model:
             w.size for _, w in self.weight_specs() if trainable is None or w.trainable == trainable
         )
 
-    def summary(self, batch_size: int = 1) -> SummaryReport:
+    def summary(self, batch_size: int = 1, show_trainable: bool = False) -> SummaryReport:
         """The summary report; `str()` of it is the Keras-style text table."""
         from builder.report import summarize
 
-        return summarize(self.graph, batch_size=batch_size)
+        return summarize(self.graph, batch_size=batch_size, show_trainable=show_trainable)
 
     # --- weights ---------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ Formats (SPEC section 7):
 - Markdown: the same rows as a GitHub table, the totals as bullets.
 - JSON: `name`, `input_shape`, `dtype`, `layers` (each `name`, `type`, `output_shape`,
   `params`, `trainable_params`, `macs`, `activation`, `inputs`), `total_params`,
-  `trainable_params`, `non_trainable_params`, `total_macs`; then `batch_size` and
-  `memory` (`weights_bytes`, `largest_activation_bytes`, `activations_bytes`: bytes for
+  `trainable_params`, `non_trainable_params`, `total_macs`; then `batch_size`,
+  `batch_macs` (total_macs · batch_size) and `memory` (`weights_bytes`, `largest_activation_bytes`, `activations_bytes`: bytes for
   `batch_size` samples, the model input counted as an activation).
 """
 
@@ -48,6 +48,7 @@ class LayerRow:
     activation: str | None  # the activation argument's label; None for layers without one
     inputs: tuple[str, ...]
     kind: str  # `Conv2D + relu`, `Activation: relu`: the layer's own title
+    trainable: bool = True  # the layer's `trainable` flag
 
     def title(self) -> str:
         """`conv2d (Conv2D)`, `dense (Dense + softmax)` or `act (Activation: relu)`."""
@@ -80,6 +81,7 @@ class SummaryReport:
     batch_size: int
     largest_activation_bytes: int
     activations_bytes: int
+    show_trainable: bool = False  # Keras's `show_trainable`: a last column Y / N / -
 
     @property
     def total_params(self) -> int:
@@ -109,7 +111,15 @@ class SummaryReport:
                 0, (f"{INPUT_NAME} (InputLayer)", format_shape(self.input_shape), "0", "0", "-")
             )
         columns = len(HEADERS) - (1 if self.sequential else 0)
-        return [HEADERS[:columns], *(cells[:columns] for cells in rows)]
+        table = [HEADERS[:columns], *(cells[:columns] for cells in rows)]
+        if self.show_trainable:
+            marks = [
+                "Trainable",
+                *(["-"] if not self.sequential else []),
+                *map(trainable_mark, self.layers),
+            ]
+            table = [(*cells, mark) for cells, mark in zip(table, marks, strict=True)]
+        return table
 
     def totals(self) -> list[str]:
         """The lines under the table: parameter counts with sizes, MACs and memory."""
@@ -119,11 +129,26 @@ class SummaryReport:
             f"Trainable params: {self.trainable_params:,} ({format_bytes(self.trainable_params * size)})",
             f"Non-trainable params: {self.non_trainable_params:,} "
             f"({format_bytes(self.non_trainable_params * size)})",
-            f"Total MACs: {self.total_macs:,}{readable_count(self.total_macs)}",
+            f"Total MACs: {self.total_macs:,}{readable_count(self.total_macs)}"
+            + self.batch_macs_text(),
             f"Memory (batch size {self.batch_size}): weights {format_bytes(self.weights_bytes)}, "
             f"largest activation {format_bytes(self.largest_activation_bytes)}, "
             f"all activations {format_bytes(self.activations_bytes)}",
         ]
+
+    @property
+    def batch_macs(self) -> int:
+        """Multiply-accumulates for `batch_size` samples."""
+        return self.total_macs * self.batch_size
+
+    def batch_macs_text(self) -> str:
+        """` per sample; 88,215,552 (88.22 M) per batch of 32`, or nothing for one sample."""
+        if self.batch_size == 1:
+            return ""
+        return (
+            f" per sample; {self.batch_macs:,}{readable_count(self.batch_macs)} "
+            f"per batch of {self.batch_size}"
+        )
 
     def __str__(self) -> str:
         lines = text_table(self.table())
@@ -162,6 +187,7 @@ class SummaryReport:
             "non_trainable_params": self.non_trainable_params,
             "total_macs": self.total_macs,
             "batch_size": self.batch_size,
+            "batch_macs": self.batch_macs,
             "memory": {
                 "weights_bytes": self.weights_bytes,
                 "largest_activation_bytes": self.largest_activation_bytes,
@@ -174,8 +200,9 @@ class SummaryReport:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
 
-def summarize(graph: Graph, batch_size: int = 1) -> SummaryReport:
-    """The summary of `model` for `batch_size` samples, from shapes and weight specs only."""
+def summarize(graph: Graph, batch_size: int = 1, show_trainable: bool = False) -> SummaryReport:
+    """The summary of `model` for `batch_size` samples, from shapes and weight specs only;
+    `show_trainable` adds Keras's Trainable column."""
     if batch_size < 1:
         raise ValueError(
             f"batch_size must be a positive integer. Received: batch_size={batch_size}"
@@ -192,6 +219,7 @@ def summarize(graph: Graph, batch_size: int = 1) -> SummaryReport:
         batch_size=batch_size,
         largest_activation_bytes=batch_size * max(sizes) * itemsize,
         activations_bytes=batch_size * sum(sizes) * itemsize,
+        show_trainable=show_trainable,
     )
 
 
@@ -207,7 +235,16 @@ def layer_row(node: Node) -> LayerRow:
         activation=_activation(node),
         inputs=tuple(node.inputs),
         kind=node.layer.title(),
+        trainable=node.layer.spec.trainable,
     )
+
+
+def trainable_mark(row: LayerRow) -> str:
+    """Keras's Trainable cell: the layer's flag (`Y` or `N`) for a layer with weights, `-`
+    without (a BatchNormalization is `Y`, though its moving statistics never train)."""
+    if row.params == 0:
+        return "-"
+    return "Y" if row.trainable else "N"
 
 
 def _activation(node: Node) -> str | None:

@@ -161,6 +161,7 @@ def test_golden_json_is_the_hand_computed_document(name: str) -> None:
         "non_trainable_params",
         "total_macs",
         "batch_size",
+        "batch_macs",
         "memory",
     ]
     assert document["name"] == name
@@ -195,6 +196,7 @@ def test_golden_json_is_the_hand_computed_document(name: str) -> None:
     assert document["non_trainable_params"] == 0
     assert document["total_macs"] == sum(row[3] for row in rows)
     assert document["batch_size"] == 1
+    assert document["batch_macs"] == sum(row[3] for row in rows)
     assert document["memory"] == {
         "weights_bytes": 4 * total,
         "largest_activation_bytes": 4 * max(sizes),
