@@ -190,8 +190,16 @@ def graph(config: str, fmt: str) -> None:
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(dir_okay=False),
-    help="Input array: .npy (read chunk by chunk, may exceed RAM) or .npz.",
+    type=click.Path(),
+    help="Input array: .npy (read chunk by chunk, may exceed RAM) or .npz; or a .png/.jpg "
+    "image or a folder of them (extra 'images').",
+)
+@click.option(
+    "--interpolation",
+    type=click.Choice(["nearest", "bilinear"]),
+    default="nearest",
+    show_default=True,
+    help="How images are resized to the input's height and width (Keras load_img's default).",
 )
 @click.option("--input-key", help="Which array of an .npz input to use (default: its only array).")
 @click.option(
@@ -225,10 +233,16 @@ def graph(config: str, fmt: str) -> None:
     show_default=True,
     help="Refuse work needing more memory than this.",
 )
+@click.option(
+    "--profile",
+    is_flag=True,
+    help="After the run, print each layer's time (ms), share and GFLOP/s on stderr.",
+)
 @_reports_errors
 def run(
     config: str,
     input_path: str | None,
+    interpolation: str,
     input_key: str | None,
     random_count: int | None,
     weights: str | None,
@@ -236,8 +250,9 @@ def run(
     batch_size: int | None,
     seed: int | None,
     max_memory: int,
+    profile: bool,
 ) -> None:
-    """Run a forward pass of CONFIG on --input X.npy|X.npz or on --random N samples.
+    """Run a forward pass of CONFIG on --input X.npy|X.npz|IMAGE|FOLDER or --random N.
 
     One sample without the batch axis is accepted. With --output the result is written
     chunk by chunk to a temporary file that is renamed only when complete; without it,
@@ -265,6 +280,8 @@ def run(
             seed=seed,
             max_memory=max_memory,
             echo=click.echo,
+            profile=profile,
+            interpolation=interpolation,
         )
     except ResourceError as error:
         raise ResourceError(f"{error} (raise it with --max-memory)") from None
