@@ -16,6 +16,7 @@ from builder.ops.activations import ACTIVATIONS
 from builder.ops.names import ACTIVATION_ALIASES
 from builder.registry import ENTRIES, LayerEntry
 from builder.spec.layers import TYPE_NAMES, LayerSpec
+from builder.spec.layers.base import TRAINING_ONLY
 
 _COMMON = tuple(LayerSpec.model_fields)
 """Fields every layer takes (`name`, `inputs`, `trainable`, training-only arguments)."""
@@ -69,9 +70,11 @@ def describe_layer(entry: LayerEntry) -> str:
         choices = props[name].get("enum", [])
         if len(choices) > 4:
             lines.append(f"  {name}: one of {', '.join(choices)}")
+    others = [n for n in _COMMON if n not in TRAINING_ONLY]
     lines += [
         "",
-        f"Every layer also takes: {', '.join(_COMMON)} (the last five: training only, ignored).",
+        f"Every layer also takes: {', '.join(others)};",
+        f"and accepts, ignored (training only): {', '.join(TRAINING_ONLY)}.",
     ]
     lines.append("Forms: " + "; ".join(_forms(entry, schema)))
     return "\n".join(lines) + "\n"
