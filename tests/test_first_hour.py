@@ -328,17 +328,12 @@ def test_scalar_for_a_layer_with_two_required_arguments(tmp_path: Path) -> None:
 
 
 def test_schema_accepts_the_new_forms() -> None:
-    schema = json_schema()
-    for text in (
-        SCALARS,
-        TRAINING,
-        HEAD + "  - Dense: {units: 3, activation: LeakyReLU, inputs: input}\n",
-    ):
-        jsonschema.validate(yaml.safe_load(text), schema)
-    anchors = yaml.safe_load("input_shape: [4]\nx-d: &d {units: 3}\nlayers: [{Dense: *d}]\n")
-    jsonschema.validate(anchors, schema)
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(yaml.safe_load("input_shape: [4]\nlayers: [{Dense: 0}]\n"), schema)
+    validator = jsonschema.Draft202012Validator(json_schema())
+    single_input = HEAD + "  - Dense: {units: 3, activation: LeakyReLU, inputs: input}\n"
+    anchors = "input_shape: [4]\nx-d: &d {units: 3}\nlayers: [{Dense: *d}]\n"
+    for text in (SCALARS, TRAINING, single_input, anchors):
+        validator.validate(yaml.safe_load(text))
+    assert not validator.is_valid(yaml.safe_load("input_shape: [4]\nlayers: [{Dense: 0}]\n"))
 
 
 # --------------------------------------------------------------------------- 10: inputs: a
@@ -410,3 +405,9 @@ def test_cli_and_api_agree_on_one_sample_without_the_batch_axis(tmp_path: Path) 
     api = Model.from_spec(parse(SEED)).predict(x)
     assert api.shape == (1, 3, 3, 64)
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), api)
+
+
+def test_stdin_config_has_the_file_size_limit() -> None:
+    result = invoke("validate", "-", stdin="input_shape: [4]\n" + "#" * (1024 * 1024))
+    assert result.exit_code == 1
+    assert result.stderr == "<stdin>: the config is larger than the limit of 1.00 MB\n"
