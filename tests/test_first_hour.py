@@ -411,3 +411,10 @@ def test_stdin_config_has_the_file_size_limit() -> None:
     result = invoke("validate", "-", stdin="input_shape: [4]\n" + "#" * (1024 * 1024))
     assert result.exit_code == 1
     assert result.stderr == "<stdin>: the config is larger than the limit of 1.00 MB\n"
+
+
+def test_inline_activation_takes_no_trainable() -> None:
+    assert errors(HEAD + "  - Dense: {units: 3, activation: {PReLU: {trainable: false}}}\n") == [
+        "<string>:3:35: layers[0] (Dense) activation (PReLU): an inline activation takes no "
+        "trainable or training-only arguments: give them to the layer that holds it"
+    ]

@@ -132,6 +132,12 @@ def _inline_block(value: Any) -> Any:
             "inline_activation",
             "an inline activation takes no name or inputs (the layer's are used)",
         )
+    if isinstance(value, LayerSpec) and (not value.trainable or value.training_only()):
+        raise PydanticCustomError(
+            "inline_activation",
+            "an inline activation takes no trainable or training-only arguments: give them "
+            "to the layer that holds it",
+        )
     return value
 
 
