@@ -25,12 +25,18 @@ from builder.spec.normalize import SourceMap
 
 def suggest(word: str, choices: Any) -> str:
     """`; did you mean 'filters'?` when a choice is close to `word`, else ``."""
+    close = closest(word, choices)
+    return f"; did you mean {close!r}?" if close is not None else ""
+
+
+def closest(word: str, choices: Any) -> str | None:
+    """The choice equal to `word` but for case, else the closest one, else None."""
     choices = [str(c) for c in choices]
     lowered = {c.lower(): c for c in choices}
     if word.lower() in lowered:
-        return f"; did you mean {lowered[word.lower()]!r}?"
+        return lowered[word.lower()]
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else None
 
 
 def problems_from_validation(
@@ -76,16 +82,10 @@ def _misspelt_fields(
     for d, (path, _, container) in zip(details, walked, strict=True):
         if d["type"] != "extra_forbidden" or not path:
             continue
-        for name in _close(str(d["loc"][-1]), _fields_of(container, top_fields)):
-            if (path[:-1], name) in missing:
-                found.add((path[:-1], name))
+        name = closest(str(d["loc"][-1]), _fields_of(container, top_fields))
+        if (path[:-1], name) in missing:
+            found.add((path[:-1], name))
     return found
-
-
-def _close(word: str, choices: list[str]) -> list[str]:
-    """The choice `suggest` would name, as a list (empty when none is close)."""
-    hint = suggest(word, choices)
-    return [hint.removeprefix("; did you mean ").removesuffix("?").strip("'")] if hint else []
 
 
 def _value_at(data: Any, path: KeyPath) -> Any:
