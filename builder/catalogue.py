@@ -81,17 +81,15 @@ def describe_layer(entry: LayerEntry) -> str:
 
 
 def _ordered(spec: type[LayerSpec], schema: dict[str, Any]) -> list[str]:
-    """Required fields first (the class's own before inherited ones, as Keras orders its
-    arguments: Conv2D's filters before kernel_size), then the others in schema order."""
-    own = list(spec.__annotations__)
-    required = [n for n in schema.get("required", []) if n != "type"]
-    required.sort(key=lambda n: own.index(n) if n in own else len(own))
+    """Required fields first (`LayerSpec.required_fields`' order), then the others in
+    schema order."""
+    required = spec.required_fields()
     return required + [n for n in schema["properties"] if n not in required and n != "type"]
 
 
 def _forms(entry: LayerEntry, schema: dict[str, Any]) -> list[str]:
     name = entry.type_name
-    required = [n for n in _ordered(entry.spec, schema) if n in schema.get("required", [])]
+    required = entry.spec.required_fields()
     arguments = ", ".join(f"{n}: ..." for n in required)
     forms = [
         f"{name}: {{{arguments}}}",

@@ -4,8 +4,9 @@ This is the only place that knows about shorthand: `{Conv2D: {filters: 32}}`, ba
 strings (`Flatten`, `relu`) and a scalar for a layer's first Keras argument (`Dense: 10`,
 the spec model's `positional` field) become canonical mappings, and inline activation
 blocks (`activation: {LeakyReLU: {alpha: 0.05}}` or `activation: LeakyReLU`) likewise;
-`inputs: a` becomes `[a]`; top-level `x-` keys (anchor definitions) are dropped. The `SourceMap` remembers where each
-moved value came from, so errors still point at the user's own line and column.
+`inputs: a` becomes `[a]`; top-level `x-` keys (anchor definitions) are dropped. The
+`SourceMap` remembers where each moved value came from, so errors still point at the
+user's own line and column.
 """
 
 from __future__ import annotations
@@ -190,10 +191,7 @@ def _shorthand(entry: Any, path: KeyPath, source: SourceMap, where: str) -> Any:
 
 def _mapping_needed(type_name: str, value: Any) -> str:
     """The message for a scalar given to a layer that takes no positional shorthand."""
-    spec = SPECS[TYPE_NAMES[type_name]]
-    own = list(spec.__annotations__)  # the class's own fields first, as Keras orders them
-    names = sorted(spec.model_fields, key=lambda n: own.index(n) if n in own else len(own))
-    required = [n for n in names if spec.model_fields[n].is_required() and n != "type"]
+    required = SPECS[TYPE_NAMES[type_name]].required_fields()
     if len(required) > 1:
         example = ", ".join(f"{n}: ..." for n in required)
         return (

@@ -51,6 +51,14 @@ class LayerSpec(StrictModel):
         return cls.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
 
     @classmethod
+    def required_fields(cls) -> list[str]:
+        """The fields without a default, the class's own before inherited ones, as Keras
+        orders its arguments (Conv2D: filters, kernel_size)."""
+        own = list(cls.__annotations__)
+        names = sorted(cls.model_fields, key=lambda n: own.index(n) if n in own else len(own))
+        return [n for n in names if cls.model_fields[n].is_required() and n != "type"]
+
+    @classmethod
     def type_names(cls) -> tuple[str, ...]:
         """The canonical name, then the Keras aliases accepted for it."""
         return cls.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
