@@ -1,16 +1,27 @@
-"""Forward-pass speed: builder vs a plain im2col NumPy baseline vs PyTorch (issue 6).
+"""Forward-pass speed, every engine in its best configuration (issues 6 and 15): builder's
+NumPy engine, builder's onnxruntime engine, a plain im2col NumPy baseline, and PyTorch.
 
     python benchmarks/bench_forward.py [--repeat N] [--networks NAME ...] [--quick] [--layers]
+                                       [--malloc tuned|default]
+
+The script first re-executes itself with the allocator and BLAS settings under which every
+engine runs at its best on this machine, and prints them: `OPENBLAS_CORETYPE` and
+`OPENBLAS_L2_SIZE` unset (OpenBLAS picks its kernel from the CPU), and with `--malloc tuned`
+(the default) `MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736`, so glibc keeps freed
+memory instead of returning it, and no engine pays this VM's slow fresh-page faults on every
+pass; all engines share the allocator. `--malloc default` keeps glibc's defaults.
 
 For each reference network (benchmarks/configs/), at its batch size, in float32 and in one
-process: builder's `model.predict(x, batch_size=B)` on one batch, the plain baseline below,
-and PyTorch when it can be imported (never a dependency) are built from the *same* weights,
+process: builder's `model.predict(x, batch_size=B)` on one batch with the NumPy engine and
+with the onnxruntime engine (extra [onnx]), the plain baseline below, and PyTorch when it
+can be imported (never a dependency) are built from the *same* weights,
 their outputs are checked against builder's (rtol 1e-3, atol 1e-4; the script exits with
 status 1 if they differ), then timed: in each of three passes every implementation runs
 its share of the runs back to back (after a pause and an untimed run, so that its own
 thread pool is awake and the other library's spinning threads have gone idle). Reported per
 network: median ms per batch, images/s, achieved GFLOP/s (2·MACs·batch / time), time
-relative to PyTorch, speed-up over the baseline, and the peak memory of one forward pass.
+relative to PyTorch, speed-up over the baseline, and the peak memory of one forward pass;
+then a summary with the ratios to PyTorch per network and their geometric mean.
 
 The baseline is deliberately the straightforward NumPy version a user would write first:
 np.pad, sliding_window_view + a reshape copy, one matmul, a separate bias add, activations
@@ -27,6 +38,7 @@ import argparse
 import contextlib
 import gc
 import math
+import os
 import statistics
 import sys
 import time
@@ -51,7 +63,8 @@ NETWORKS: dict[str, int] = {"seed_cnn_classifier": 256, "vgg_small": 32, "stride
 """Reference network (benchmarks/configs/<name>.yaml) → batch size, as in issue 6."""
 
 RTOL, ATOL = 1e-3, 1e-4
-TARGET_VS_TORCH = 1.5  # builder time / PyTorch time, at most
+TARGET_VS_TORCH = {"numpy": 1.6, "onnxruntime": 0.8}  # geometric mean of time / PyTorch, at most
+TARGET_ONNXRUNTIME_EACH = 1.0  # onnxruntime time / PyTorch time on every network, at most
 TARGET_VS_BASELINE = {
     "seed_cnn_classifier": 4.0,
     "strided": 4.0,
@@ -339,10 +352,11 @@ class Implementation:
 
     label: str
     run: Callable[[Array], Array]
-    steps: list[Callable[[Any, bool], Any]]
+    steps: list[Callable[[Any, bool], Any]]  # empty: no per-layer profile (onnxruntime)
     prepare: Callable[[Array], Any] = lambda x: x
+    kind: str = "numpy"  # numpy | baseline | torch | onnxruntime
     times: list[float] = field(default_factory=list)
-    peak: str = "n/a"
+    peak: str = "n/a (not traced)"
 
     @property
     def median(self) -> float:
@@ -361,6 +375,18 @@ def layer_params(model: Model) -> dict[str, dict[str, Array]]:
     return grouped
 
 
+def find(found: list[Implementation], kind: str) -> Implementation | None:
+    return next((impl for impl in found if impl.kind == kind), None)
+
+
+def onnxruntime_version() -> str | None:
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    return str(onnxruntime.__version__)
+
+
 def implementations(model: Model, batch: int, torch: Any) -> list[Implementation]:
     if not model.graph.is_sequential:
         raise NotImplementedError("the baseline and PyTorch paths run sequential networks only")
@@ -374,9 +400,24 @@ def implementations(model: Model, batch: int, torch: Any) -> list[Implementation
         for node in model.nodes
     ]
     found = [
-        Implementation("builder", lambda x: model.predict(x, batch_size=batch), builder_steps),
-        Implementation("plain NumPy baseline", lambda x: chain(plain, x), plain),
+        Implementation(
+            "builder numpy", lambda x: model.predict(x, batch_size=batch), builder_steps
+        ),
+        Implementation("plain NumPy baseline", lambda x: chain(plain, x), plain, kind="baseline"),
     ]
+    if onnxruntime_version() is not None:
+        # Same config, same seed: the same initial weights as `model`, by construction.
+        engine = load_network(model.name)
+        engine.engine = "onnxruntime"
+        engine.predict(np.zeros((1, *model.input_shape), np.float32))  # builds the session
+        found.append(
+            Implementation(
+                f"builder onnxruntime {onnxruntime_version()}",
+                lambda x: engine.predict(x, batch_size=batch),
+                [],
+                kind="onnxruntime",
+            )
+        )
     if torch is not None:
         steps = [(lambda x, inplace, f=f: f(x)) for f in torch_steps(model, params, torch)]
         found.append(
@@ -385,6 +426,7 @@ def implementations(model: Model, batch: int, torch: Any) -> list[Implementation
                 lambda x: from_torch(chain(steps, to_torch(x, torch))),
                 steps,
                 lambda x: to_torch(x, torch),
+                kind="torch",
             )
         )
     return found
@@ -474,8 +516,6 @@ def measure_peaks(name: str, found: list[Implementation], x: Array, batch: int) 
     _ = fresh.weights  # initialise from the seed before tracing
     found[0].peak = mib(traced_peak(lambda: fresh.predict(x, batch_size=batch)))
     found[1].peak = mib(traced_peak(lambda: found[1].run(x)))
-    if len(found) > 2:
-        found[2].peak = "n/a (not traced)"
 
 
 def mib(nbytes: float) -> str:
@@ -486,7 +526,8 @@ def mib(nbytes: float) -> str:
 
 
 def network_table(name: str, batch: int, flops: float, found: list[Implementation]) -> list[str]:
-    torch_time = found[2].median if len(found) > 2 else None
+    reference = find(found, "torch")
+    torch_time = reference.median if reference else None
     baseline_time = found[1].median
     head = (
         f"  {'implementation':<30}{'median ms':>11}{'min ms':>9}{'images/s':>10}{'GFLOP/s':>9}"
@@ -504,30 +545,59 @@ def network_table(name: str, batch: int, flops: float, found: list[Implementatio
 
 
 def summary_table(rows: list[tuple[str, int, float, list[Implementation]]]) -> list[str]:
-    has_torch = all(len(found) > 2 for *_, found in rows)
+    """Per network: ms per batch of each engine, time / PyTorch, baseline / NumPy engine;
+    then the geometric mean of each engine's time / PyTorch, with the targets of issue 15."""
+    engines = [kind for kind in ("numpy", "onnxruntime") if find(rows[0][3], kind)]
+    has_torch = all(find(found, "torch") for *_, found in rows)
     lines = [
-        "| network (float32) | batch | GFLOP | builder ms | PyTorch ms | baseline ms "
-        "| builder / PyTorch | baseline / builder | targets |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| network (float32) | batch | GFLOP | "
+        + " | ".join(f"builder {kind} ms" for kind in engines)
+        + " | PyTorch ms | baseline ms | "
+        + " | ".join(f"{kind} / PyTorch" for kind in engines)
+        + " | baseline / numpy |",
+        "|---" * (6 + 2 * len(engines)) + "|",
     ]
+    ratios: dict[str, list[float]] = {kind: [] for kind in engines}
     for name, batch, flops, found in rows:
-        ours, base = found[0].median, found[1].median
-        torch_ms = f"{found[2].median * 1e3:.1f}" if len(found) > 2 else "n/a"
-        ratio = ours / found[2].median if len(found) > 2 else None
-        checks = []
-        if ratio is not None:
-            checks.append(
-                f"≤{TARGET_VS_TORCH}× torch: {'met' if ratio <= TARGET_VS_TORCH else 'NOT met'}"
-            )
-        if name in TARGET_VS_BASELINE:
-            need = TARGET_VS_BASELINE[name]
-            checks.append(f"≥{need:g}× baseline: {'met' if base / ours >= need else 'NOT met'}")
+        base, ours = find(found, "baseline"), find(found, "numpy")
+        reference = find(found, "torch")
+        cells = [f"{find(found, kind).median * 1e3:.1f}" for kind in engines]  # type: ignore[union-attr]
+        shares = []
+        for kind in engines:
+            if reference is None:
+                shares.append("n/a")
+                continue
+            ratio = find(found, kind).median / reference.median  # type: ignore[union-attr]
+            ratios[kind].append(ratio)
+            shares.append(f"{ratio:.2f}x")
+        torch_ms = f"{reference.median * 1e3:.1f}" if reference else "n/a"
         lines.append(
-            f"| {name} | {batch} | {flops / 1e9:.2f} | {ours * 1e3:.1f} | {torch_ms} | {base * 1e3:.1f} | "
-            f"{f'{ratio:.2f}×' if ratio is not None else 'n/a'} | {base / ours:.2f}× | {'; '.join(checks)} |"
+            f"| {name} | {batch} | {flops / 1e9:.2f} | {' | '.join(cells)} | {torch_ms} | "
+            f"{base.median * 1e3:.1f} | {' | '.join(shares)} | {base.median / ours.median:.2f}x |"  # type: ignore[union-attr]
         )
     if not has_torch:
-        lines.append("(PyTorch not importable: no PyTorch column or target)")
+        lines.append("(PyTorch not importable: no ratios to PyTorch)")
+        return lines
+    lines.append("")
+    for kind in engines:
+        geo = math.exp(statistics.fmean(math.log(r) for r in ratios[kind]))
+        target = TARGET_VS_TORCH[kind]
+        verdict = f"target <= {target}: {'met' if geo <= target else 'NOT met'}"
+        if kind == "onnxruntime":
+            worst = max(ratios[kind])
+            verdict += (
+                f"; worst network {worst:.2f}x, target <= {TARGET_ONNXRUNTIME_EACH}: "
+                f"{'met' if worst <= TARGET_ONNXRUNTIME_EACH else 'NOT met'}"
+            )
+        lines.append(f"geometric mean of builder {kind} / PyTorch: {geo:.2f}x ({verdict})")
+    for name, _, _, found in rows:
+        if name in TARGET_VS_BASELINE:
+            speedup = find(found, "baseline").median / find(found, "numpy").median  # type: ignore[union-attr]
+            need = TARGET_VS_BASELINE[name]
+            lines.append(
+                f"{name}: baseline time / numpy engine time = {speedup:.2f}x "
+                f"(target >= {need:g}x: {'met' if speedup >= need else 'NOT met'})"
+            )
     return lines
 
 
@@ -632,6 +702,41 @@ def gemm_calibration(size: int = 2048, runs: int = 7) -> str:
     return f"{2 * size**3 / statistics.median(times) / 1e9:.0f} GFLOP/s (float32 {size}³ np.matmul, median of {runs})"
 
 
+TUNED_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "68719476736"}
+"""glibc keeps freed memory: large arrays are reused instead of being unmapped and faulted
+in again page by page on the next pass (slow on this VM)."""
+
+KERNEL_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+"""Unset, so that OpenBLAS picks its kernel and blocking from the CPU it finds."""
+
+
+def reexec_with_settings(malloc: str) -> None:
+    """Re-executes this script when the environment differs from the wanted settings (glibc
+    reads MALLOC_* at process start, OpenBLAS its variables when it loads)."""
+    env = dict(os.environ)
+    for variable in KERNEL_OVERRIDES:
+        env.pop(variable, None)
+    for variable, value in TUNED_MALLOC.items():
+        if malloc == "tuned":
+            env[variable] = value
+        else:
+            env.pop(variable, None)
+    watched = (*KERNEL_OVERRIDES, *TUNED_MALLOC)
+    if any(env.get(v) != os.environ.get(v) for v in watched):
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def settings_line() -> str:
+    malloc = [f"{v}={os.environ[v]}" for v in TUNED_MALLOC if v in os.environ]
+    kernel = [f"{v}={os.environ[v]}" for v in KERNEL_OVERRIDES if v in os.environ]
+    return (
+        f"allocator {' '.join(malloc) or 'glibc defaults (--malloc default)'}; "
+        f"{' '.join(kernel) or 'OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset'} "
+        "(the same for every engine in this process)"
+    )
+
+
 def import_torch(threads: int) -> Any:
     try:
         import torch
@@ -659,11 +764,25 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="a smoke run: about 0.3 s of timed runs per network"
     )
     parser.add_argument("--layers", action="store_true", help="also print a per-layer profile")
+    parser.add_argument(
+        "--malloc",
+        choices=["tuned", "default"],
+        default="tuned",
+        help="tuned: glibc keeps freed memory (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_=64 GiB) "
+        "for every engine; default: glibc's defaults",
+    )
     args = parser.parse_args(argv)
+    if argv is None:
+        reexec_with_settings(args.malloc)  # returns only once the settings are in place
 
     threads = blas_threads()
     torch = import_torch(threads)
+    runtime = onnxruntime_version()
     extra = {
+        "settings": settings_line(),
+        "onnxrt": f"{runtime}, {os.cpu_count()} intra-op threads, all graph optimisations"
+        if runtime
+        else "not importable (pip install '.[onnx]'; onnxruntime columns skipped)",
         "builder": source_version(HERE.parent / "builder"),
         "torch": f"{torch.__version__}, {torch.get_num_threads()} threads, inference_mode, channels_last"
         if torch is not None
@@ -685,8 +804,8 @@ def main(argv: list[str] | None = None) -> int:
                 bench_network(name, NETWORKS[name], torch, args.repeat, budget, least, args.layers)
             )
     print(
-        "\nSummary (time = median per batch; builder / PyTorch: lower is better, target ≤ "
-        f"{TARGET_VS_TORCH}; baseline / builder: higher is better)"
+        "\nSummary (time = median per batch; engine / PyTorch: lower is better; "
+        "baseline / numpy: higher is better)"
     )
     print("\n".join(summary_table(rows)))
     print(f"GEMM:    {gemm_calibration()} after the networks")
@@ -718,7 +837,8 @@ def bench_network(
         print(
             f"  per-layer profile ({runs} runs each; ms are medians of each layer's wall time in the chain):"
         )
-        print("\n".join(layer_profile(model, found, x, runs)))
+        stepped = [impl for impl in found if impl.steps]  # builder numpy, baseline, PyTorch
+        print("\n".join(layer_profile(model, stepped, x, runs)))
     return name, batch, flops, found
 
 

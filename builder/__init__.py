@@ -23,11 +23,16 @@ def parse(source: str | os.PathLike[str]) -> ModelSpec:
     return parse_config(source)
 
 
-def load(source: str | os.PathLike[str]) -> Model:
-    """The runnable model of a config (path or YAML text); raises ConfigError."""
+def load(source: str | os.PathLike[str], engine: str = "numpy") -> Model:
+    """The runnable model of a config (path or YAML text); raises ConfigError.
+
+    `engine`: `numpy` (the reference) or `onnxruntime` (extra [onnx]) runs `predict`."""
+    from builder.engines import attach
     from builder.model import Model
 
-    return Model.from_spec(parse(source))
+    model = Model.from_spec(parse(source))
+    attach(model, engine)
+    return model
 
 
 __all__ = ["__version__", "load", "parse"]

@@ -214,7 +214,9 @@ def graph(config: str, fmt: str) -> None:
     help="Weights .npz (default: initialise from the seed).",
 )
 @click.option(
-    "--output", type=click.Path(dir_okay=False), help="Write the output array to this .npy file."
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the output to this .npy file, or to an .npz (one array per output name).",
 )
 @click.option(
     "--batch-size",
@@ -234,6 +236,13 @@ def graph(config: str, fmt: str) -> None:
     help="Refuse work needing more memory than this.",
 )
 @click.option(
+    "--engine",
+    type=click.Choice(["numpy", "onnxruntime"]),
+    default="numpy",
+    show_default=True,
+    help="numpy (the reference) or onnxruntime (extra [onnx]; the session is built once).",
+)
+@click.option(
     "--profile",
     is_flag=True,
     help="After the run, print each layer's time (ms), share and GFLOP/s on stderr.",
@@ -250,6 +259,7 @@ def run(
     batch_size: int | None,
     seed: int | None,
     max_memory: int,
+    engine: str,
     profile: bool,
 ) -> None:
     """Run a forward pass of CONFIG on --input X.npy|X.npz|IMAGE|FOLDER or --random N.
@@ -265,9 +275,22 @@ def run(
         raise click.UsageError("give exactly one of --input and --random")
     if input_key is not None and input_path is None:
         raise click.UsageError("--input-key needs --input")
+    suffix = output.lower().rpartition(".")[2] if output is not None and "." in output else ""
+    if output is not None and suffix not in ("npy", "npz"):
+        raise click.UsageError(f"--output must end in .npy or .npz, got {output!r}")
+    if profile and engine != "numpy":
+        raise click.UsageError("--profile times the numpy engine's steps; drop --engine")
+    from builder.engines import attach
     from builder.errors import ResourceError
 
     model = _load_model(config)
+    attach(model, engine)
+    outputs = model.graph.outputs
+    if suffix == "npy" and len(outputs) > 1:
+        raise click.UsageError(
+            f"the model has {len(outputs)} outputs ({', '.join(outputs)}): use --output Y.npz "
+            "(one array per output name)"
+        )
     try:
         run_model(
             model,
@@ -302,6 +325,38 @@ def init(config: str, output: str, seed: int | None) -> None:
     model.init_weights(seed)
     model.save_weights(output)
     click.echo(f"{output}: {len(model.weight_specs())} arrays, {model.count_params():,} parameters")
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The .onnx file to write.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="Weights .npz (default: initialise from the config's seed).",
+)
+@_reports_errors
+def export(config: str, output: str, weights: str | None) -> None:
+    """Write CONFIG (with its weights) as an ONNX model: opset 18, input and output NHWC as
+    builder's, every attribute explicit (extra [onnx])."""
+    from builder.errors import DataError
+    from builder.onnx_export import save_onnx
+
+    if not output.endswith(".onnx"):
+        raise DataError(f"{output}: builder export writes .onnx files. Received: {output}")
+    model = _load_model(config)
+    if weights is not None:
+        model.load_weights(weights)
+    save_onnx(model, output)
+    click.echo(
+        f"{output}: ONNX opset 18, {len(model.nodes)} layers, {model.count_params():,} parameters"
+    )
 
 
 @cli.command()

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from builder.errors import ConfigError, Problem
 from builder.loader import load_document, read_text
 from builder.spec.messages import problems_from_validation
-from builder.spec.model import INPUT_NAME, ModelSpec
+from builder.spec.model import INPUT_NAME, ModelSpec, input_declaration_problem
 from builder.spec.normalize import SourceMap, normalize
 
 
@@ -38,9 +38,9 @@ def parse_file(path: str | os.PathLike[str]) -> ModelSpec:
 def parse_text(text: str, filename: str = "<string>", default_name: str = "model") -> ModelSpec:
     document = load_document(text, filename)
     data, source = normalize(document)
-    problems = source.problems + _name_problems(data, source)
+    problems = source.problems + _name_problems(data, source) + _input_problems(data, source)
     try:
-        spec = ModelSpec.model_validate(data)
+        spec = ModelSpec.model_validate(data, context={"inputs_checked": True})
     except ValidationError as error:
         problems += problems_from_validation(error, data, source, ModelSpec.model_fields)
     if problems:
@@ -79,6 +79,35 @@ def _name_problems(data: Any, source: SourceMap) -> list[Problem]:
             problems.append(source.problem_at(("layers", index, "name"), where, message))
         else:
             first_seen[name] = index
+    return problems
+
+
+def _input_problems(data: Any, source: SourceMap) -> list[Problem]:
+    """Not exactly one of `input_shape` and `inputs`; a layer named like a declared input."""
+    if not isinstance(data, dict):
+        return []
+    found = input_declaration_problem("input_shape" in data, "inputs" in data)
+    problems = []
+    if found is not None:
+        field, message = found
+        path = (field,) if field in data else ()
+        problems.append(source.problem_at(path, field, message))
+    inputs, layers = data.get("inputs"), data.get("layers")
+    if not isinstance(inputs, dict) or not isinstance(layers, list):
+        return problems
+    for index, entry in enumerate(layers):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and name in inputs:
+            kind = entry.get("type")
+            where = (
+                f"layers[{index}] ({kind}) name"
+                if isinstance(kind, str)
+                else f"layers[{index}] name"
+            )
+            earlier = source.locate(("inputs", name), at_key=True)
+            line = f" (line {earlier.line})" if earlier else ""
+            message = f"{name!r} is already the name of a model input{line}"
+            problems.append(source.problem_at(("layers", index, "name"), where, message))
     return problems
 
 

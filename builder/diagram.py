@@ -1,8 +1,8 @@
 """The network as a diagram: a Mermaid flowchart or Graphviz DOT text, from shapes only.
 
-One node per layer plus the model input, each labelled with its name, its type (with the
-inline activation, as in the summary) and its output shape; one edge per entry of a
-layer's `inputs`. Both functions are pure: they read the compiled graph, never weights,
+One node per layer plus one per model input, each labelled with its name, its type (with
+the inline activation, as in the summary) and its output shape; one edge per entry of a
+layer's `inputs`. When a model has several outputs, their labels end in `output`. Both functions are pure: they read the compiled graph, never weights,
 and return text for the CLI to print. No Graphviz or Mermaid installation is needed.
 """
 
@@ -49,10 +49,11 @@ def to_mermaid(graph: Graph) -> str:
             conv2d["conv2d<br/>Conv2D<br/>(None, 26, 26, 32)"]
             input --> conv2d
     """
-    ids = mermaid_ids([node.name for node in graph.nodes])
+    ids = mermaid_ids([*graph.inputs, *(node.name for node in graph.nodes)])
     lines = ["flowchart TD"]
-    for name, kind, shape in _labels(graph):
-        label = "<br/>".join(_mermaid_text(part) for part in (name, kind, shape))
+    for parts in _labels(graph):
+        name = parts[0]
+        label = "<br/>".join(_mermaid_text(part) for part in parts)
         lines.append(f'    {ids[name]}["{label}"]')
     for source, target in _edges(graph):
         lines.append(f"    {ids[source]} --> {ids[target]}")
@@ -73,8 +74,9 @@ def to_dot(graph: Graph) -> str:
         }
     """
     lines = [f"digraph {_dot_string(graph.name)} {{", "    rankdir=TB;", "    node [shape=box];"]
-    for name, kind, shape in _labels(graph):
-        label = "\\n".join(_dot_escape(part) for part in (name, kind, shape))
+    for parts in _labels(graph):
+        name = parts[0]
+        label = "\\n".join(_dot_escape(part) for part in parts)
         lines.append(f'    {_dot_string(name)} [label="{label}"];')
     for source, target in _edges(graph):
         lines.append(f"    {_dot_string(source)} -> {_dot_string(target)};")
@@ -110,12 +112,16 @@ def _is_safe_mermaid_id(name: str) -> bool:
     return bool(_MERMAID_ID.match(name)) and name.lower() not in _MERMAID_KEYWORDS
 
 
-def _labels(graph: Graph) -> list[tuple[str, str, str]]:
-    """(name, type, output shape) of the input node and each layer, in graph order."""
-    rows = [(INPUT_NAME, "InputLayer", format_shape(graph.input_shape))]
-    rows += [
-        (node.name, node.layer.title(), format_shape(node.output_shape)) for node in graph.nodes
+def _labels(graph: Graph) -> list[tuple[str, ...]]:
+    """(name, type, output shape) of each input node and each layer, in graph order, with
+    `output` added to the outputs' labels when there are several."""
+    rows: list[tuple[str, ...]] = [
+        (name, "InputLayer", format_shape(shape)) for name, shape in graph.inputs.items()
     ]
+    marked = set(graph.outputs) if len(graph.outputs) > 1 else set()
+    for node in graph.nodes:
+        row = (node.name, node.layer.title(), format_shape(node.output_shape))
+        rows.append(row + ("output",) if node.name in marked else row)
     return rows
 
 

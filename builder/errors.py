@@ -67,3 +67,18 @@ class ShapeError(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class UnsupportedError(BuilderError):
+    """What the chosen engine or export format cannot do (float64 Conv in onnxruntime)."""
+
+
+class MissingExtraError(BuilderError):
+    """An optional capability whose extra is not installed; the message says what to install."""
+
+
+def missing_extra(what: str, extra: str) -> MissingExtraError:
+    """`<what> needs the '<extra>' extra: pip install "yaml-model-builder[<extra>]"`."""
+    return MissingExtraError(
+        f'{what} needs the {extra!r} extra: pip install "yaml-model-builder[{extra}]"'
+    )

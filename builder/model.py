@@ -6,7 +6,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from builder.graph import Graph, Node, compile_graph
 from builder.layers.base import Shape, WeightSpec, format_shape
 from builder.plan import Plan, Step, build_plan
 from builder.sizes import format_bytes
-from builder.spec.model import INPUT_NAME, ModelSpec
+from builder.spec.model import ModelSpec
 
 if TYPE_CHECKING:
     from builder.report import SummaryReport
@@ -27,6 +27,12 @@ WORK_BUDGET = 256 * 1024**2
 """Bytes of activations and scratch per chunk when the caller gives no batch size."""
 
 MAX_AUTO_CHUNK = 256
+
+
+class Runtime(Protocol):
+    """An engine other than NumPy: `forward` has `Model.forward`'s contract."""
+
+    def forward(self, batch: np.ndarray) -> np.ndarray: ...
 
 
 class Model:
@@ -45,6 +51,10 @@ class Model:
         self._weights: dict[str, dict[str, np.ndarray]] | None = None
         self.step_timer: Callable[[Step, float], None] | None = None
         """If set, `forward` calls it with each step and the seconds it took (`--profile`)."""
+        self.engine = "numpy"
+        """`numpy` (the reference) or another engine attached by `builder.engines.attach`."""
+        self._runtime_factory: Callable[[Model], Runtime] | None = None
+        self._runtime: Runtime | None = None  # built from the current weights on first use
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> Model:
@@ -52,8 +62,10 @@ class Model:
         return cls(compile_graph(spec))
 
     def __repr__(self) -> str:
+        shapes = ", ".join(format_shape(shape) for shape in self.graph.inputs.values())
+        shapes = shapes if len(self.graph.inputs) == 1 else f"[{shapes}]"
         return (
-            f"Model(name={self.name!r}, input_shape={format_shape(self.input_shape)}, "
+            f"Model(name={self.name!r}, input_shape={shapes}, "
             f"layers={len(self.nodes)}, params={self.count_params():,})"
         )
 
@@ -70,6 +82,16 @@ class Model:
     @property
     def output_shape(self) -> Shape:
         return self.graph.output_shape
+
+    @property
+    def input_shapes(self) -> dict[str, Shape]:
+        """Input name → per-sample shape (`{"input": input_shape}` for a one-input model)."""
+        return dict(self.graph.inputs)
+
+    @property
+    def output_shapes(self) -> dict[str, Shape]:
+        """Output name → per-sample shape, in the order of the config's `outputs`."""
+        return self.graph.output_shapes
 
     def weight_specs(self) -> list[tuple[str, WeightSpec]]:
         """(`layer/weight` key, spec) for every weight, in layer order."""
@@ -122,6 +144,8 @@ class Model:
             layer, _, name = key.partition("/")
             grouped[layer][name] = array
         self._weights = grouped
+        self._runtime = None  # an engine built from the old weights
+        self._session = None  # built from the old weights
 
     def _layer_weights(self) -> dict[str, dict[str, np.ndarray]]:
         if self._weights is None:
@@ -138,8 +162,9 @@ class Model:
         return self.plan.work_bytes_per_sample
 
     def output_bytes(self, count: int) -> int:
-        """Bytes of the output for `count` samples."""
-        return count * math.prod(self.output_shape) * self.dtype.itemsize
+        """Bytes of the outputs for `count` samples."""
+        per_sample = sum(math.prod(shape) for shape in self.output_shapes.values())
+        return count * per_sample * self.dtype.itemsize
 
     def check_memory(self, batch_size: int, max_memory: int) -> int:
         """The chunk size (≤ batch_size) that keeps weights + work under `max_memory`.
@@ -166,7 +191,7 @@ class Model:
 
     # --- prediction ------------------------------------------------------------------
 
-    def __call__(self, x: Any) -> np.ndarray:
+    def __call__(self, x: Any) -> Any:
         """Output for a batch x of shape (N, *input_shape); large batches run in chunks."""
         return self.predict(x)
 
@@ -182,35 +207,52 @@ class Model:
 
         x is an array of shape (N, *input_shape), one sample of shape input_shape (given
         the batch axis, as `builder run` does), or anything with `shape`, `dtype` and row
-        slicing (`x[a:b]`), such as a `.npy` reader. `out`, if given, receives the rows
-        (`out[a:b] = ...`, in order) and is returned; else a new array is. `progress`, if
-        given, is called with the number of samples of each finished chunk.
+        slicing (`x[a:b]`), such as a `.npy` reader. A model with several inputs takes a
+        dict {input name: array}, the arrays sharing N; one with several outputs returns a
+        dict {output name: (N, *output shape)}. `out`, if given, receives the rows
+        (`out[a:b] = ...`, in order; a dict of such per output when there are several) and
+        is returned; else new arrays are. `progress`, if given, is called with the number
+        of samples of each finished chunk.
         """
-        x = self.check_input(x)
+        xs = self.check_inputs(x)
+        count = _batch_count(xs)
+        single = len(self.graph.outputs) == 1
         if out is None:
             self.check_memory(self._batch(batch_size), max_memory)
-            needed = self.output_bytes(x.shape[0]) + self.weight_bytes()
+            needed = self.output_bytes(count) + self.weight_bytes()
             if needed > max_memory:
                 raise ResourceError(
-                    f"the output needs {format_bytes(self.output_bytes(x.shape[0]))}, over the "
+                    f"the output needs {format_bytes(self.output_bytes(count))}, over the "
                     f"memory limit of {format_bytes(max_memory)}"
                 )
-            out = np.empty((x.shape[0], *self.output_shape), dtype=self.dtype)
-        for start, part in self.predict_chunks(x, batch_size, max_memory):
-            out[start : start + len(part)] = part
+            out = {
+                name: np.empty((count, *shape), dtype=self.dtype)
+                for name, shape in self.output_shapes.items()
+            }
+        if not single and not isinstance(out, dict):
+            raise ValueError(
+                f"the model has {len(self.graph.outputs)} outputs: give out as a dict "
+                f"{{output name: array}}, got {type(out).__name__}"
+            )
+        targets = {self.graph.outputs[0]: out} if single and not isinstance(out, dict) else out
+        for start, part in self.predict_chunks(xs, batch_size, max_memory):
+            parts = {self.graph.outputs[0]: part} if single else part
+            for name, values in parts.items():
+                targets[name][start : start + len(values)] = values
             if progress is not None:
-                progress(len(part))
-        return out
+                progress(len(next(iter(parts.values()))))
+        return targets[self.graph.outputs[0]] if single else targets
 
     def predict_chunks(
         self, x: Any, batch_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY
-    ) -> Iterator[tuple[int, np.ndarray]]:
-        """(first row, output rows) per chunk of x, in order. The input and memory checks
-        and the weight initialisation happen now, before the first chunk is asked for."""
-        x = self.check_input(x)
+    ) -> Iterator[tuple[int, Any]]:
+        """(first row, output rows) per chunk of x, in order (the rows a dict per output
+        when there are several). The input and memory checks and the weight
+        initialisation happen now, before the first chunk is asked for."""
+        xs = self.check_inputs(x)
         chunk = self.check_memory(self._batch(batch_size), max_memory)
         self._layer_weights()
-        return self._run_chunks(x, chunk)
+        return self._run_chunks(xs, chunk, self._engine_forward())
 
     def _batch(self, batch_size: int | None) -> int:
         if batch_size is None:
@@ -225,37 +267,72 @@ class Model:
             )
         return int(batch_size)
 
-    def _run_chunks(self, x: Any, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
-        for start in range(0, x.shape[0], chunk):
-            batch = np.asarray(x[start : start + chunk]).astype(self.dtype, copy=False)
-            yield start, self.forward(batch)
+    def use_engine(self, name: str, factory: Callable[[Model], Runtime] | None) -> None:
+        """Run `predict` on another engine: `factory(model)` builds it from the current
+        weights when first needed (again after the weights change); None is NumPy."""
+        self.engine, self._runtime_factory, self._runtime = name, factory, None
+
+    def _engine_forward(self) -> Callable[[np.ndarray], np.ndarray]:
+        if self._runtime_factory is None:
+            return self.forward
+        if self._runtime is None:
+            self._runtime = self._runtime_factory(self)
+        return self._runtime.forward
+
+    def _run_chunks(
+        self, xs: dict[str, Any], chunk: int, forward: Callable[[Any], Any]
+    ) -> Iterator[tuple[int, Any]]:
+        for start in range(0, _batch_count(xs), chunk):
+            batch = {
+                name: np.asarray(x[start : start + chunk]).astype(self.dtype, copy=False)
+                for name, x in xs.items()
+            }
+            yield start, forward(batch if len(batch) > 1 else next(iter(batch.values())))
 
     def check_input(self, x: Any) -> Any:
         """x with the batch axis, shape (N, *input_shape) and a real-number dtype, or a
-        DataError. One sample without the batch axis gains it (shape (1, *input_shape))."""
-        if not (hasattr(x, "shape") and hasattr(x, "dtype")):
-            try:
-                x = np.asarray(x)
-            except (ValueError, TypeError) as error:
-                raise DataError(f"input is not a numeric array: {error}") from None
-        if np.dtype(x.dtype).kind not in "biuf":
-            raise DataError(f"input must hold real numbers, got dtype {x.dtype}")
-        shape = tuple(x.shape)
-        if shape == self.input_shape:
-            return np.asarray(x[0 : shape[0]]).reshape(1, *shape)
-        if len(shape) < 1 or shape[1:] != self.input_shape:
-            raise DataError(
-                f"input must have shape {format_shape(self.input_shape)} (or "
-                f"{self.input_shape} for one sample), got {shape}"
-            )
-        return x
+        DataError. One sample without the batch axis gains it (shape (1, *input_shape)).
+        With several inputs, x is a dict and the result is `check_inputs(x)`."""
+        if len(self.graph.inputs) != 1 or isinstance(x, dict):
+            return self.check_inputs(x)
+        return _checked_array(x, self.input_shape, "input")
 
-    def forward(self, x: np.ndarray, observe: Callable[[int], None] | None = None) -> np.ndarray:
-        """One chunk through the plan. Each array is freed after its last reader; a step may
-        overwrite its input in place when nothing else can see that memory. `observe`, if
-        given, receives the number of live arrays after each step."""
+    def check_inputs(self, x: Any) -> dict[str, Any]:
+        """{input name: checked array}, from one array (a one-input model) or a dict with
+        exactly the input names; every array is checked as `check_input` does and all
+        share one batch size. Raises DataError naming every missing or unexpected name."""
+        shapes = self.graph.inputs
+        if not isinstance(x, dict):
+            if len(shapes) != 1:
+                raise DataError(
+                    f"the model has {len(shapes)} inputs: give a dict "
+                    f"{{{', '.join(f'{name!r}: array' for name in shapes)}}}, got {type(x).__name__}"
+                )
+            x = {next(iter(shapes)): x}
+        missing = [name for name in shapes if name not in x]
+        extra = [str(name) for name in x if name not in shapes]
+        if missing or extra:
+            found = [f"missing {', '.join(map(repr, missing))}"] if missing else []
+            found += [f"unexpected {', '.join(map(repr, extra))}"] if extra else []
+            raise DataError(f"the inputs are {', '.join(map(repr, shapes))}: {'; '.join(found)}")
+        label = (lambda name: "input") if len(shapes) == 1 else (lambda name: f"input {name!r}")
+        checked = {
+            name: _checked_array(x[name], shape, label(name)) for name, shape in shapes.items()
+        }
+        counts = {name: int(array.shape[0]) for name, array in checked.items()}
+        if len(set(counts.values())) > 1:
+            listed = ", ".join(f"{name!r} has {count}" for name, count in counts.items())
+            raise DataError(f"the inputs must have the same number of samples: {listed}")
+        return checked
+
+    def forward(self, x: Any, observe: Callable[[int], None] | None = None) -> Any:
+        """One chunk through the plan: x an array (one input) or a dict by input name; the
+        output an array (one output) or a dict by output name. Each array is freed after
+        its last reader; a step may overwrite its input in place when nothing else can see
+        that memory. `observe`, if given, receives the number of live arrays after each step."""
+        given = x if isinstance(x, dict) else {self.plan.inputs[0]: x}
         remaining = dict(self.plan.readers)
-        values: dict[str, np.ndarray] = {INPUT_NAME: x}
+        values: dict[str, np.ndarray] = dict(given)
         weights = self._layer_weights()
         timer = self.step_timer
         for step in self.plan.steps:
@@ -266,13 +343,13 @@ class Model:
             only = step.inputs[0]
             scratch = (  # may the step overwrite its input?
                 len(inputs) == 1
-                and only != INPUT_NAME
+                and only not in given
                 and remaining[only] == 0
-                and not np.may_share_memory(inputs[0], x)  # never write into the caller's data
+                and not any(np.may_share_memory(inputs[0], v) for v in given.values())
                 and not any(
                     np.may_share_memory(inputs[0], v) for k, v in values.items() if k != only
                 )
-            )
+            )  # never write into the caller's data
             out = step.run(inputs, weights[step.node.name], scratch)
             if timer is not None:
                 timer(step, time.perf_counter() - started)
@@ -283,4 +360,30 @@ class Model:
             values[step.output] = out
             if observe is not None:
                 observe(len(values))
-        return values[self.plan.output]
+        if len(self.plan.outputs) == 1:
+            return values[self.plan.output]
+        return {name: values[name] for name in self.plan.outputs}
+
+
+def _batch_count(xs: dict[str, Any]) -> int:
+    return int(next(iter(xs.values())).shape[0])
+
+
+def _checked_array(x: Any, shape: Shape, label: str) -> Any:
+    """x with the batch axis, (N, *shape), holding real numbers; else a DataError."""
+    if not (hasattr(x, "shape") and hasattr(x, "dtype")):
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as error:
+            raise DataError(f"{label} is not a numeric array: {error}") from None
+    if np.dtype(x.dtype).kind not in "biuf":
+        raise DataError(f"{label} must hold real numbers, got dtype {x.dtype}")
+    found = tuple(x.shape)
+    if found == shape:
+        return np.asarray(x[0 : found[0]]).reshape(1, *found)
+    if len(found) < 1 or found[1:] != shape:
+        raise DataError(
+            f"{label} must have shape {format_shape(shape)} (or {shape} for one sample), "
+            f"got {found}"
+        )
+    return x

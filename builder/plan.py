@@ -44,13 +44,20 @@ class Step:
 @dataclass(frozen=True)
 class Plan:
     """The steps in execution order, how many steps read each array (so the forward pass
-    frees an array after its last reader), and the peak bytes of live arrays and scratch
-    per sample of a chunk."""
+    frees an array after its last reader; a model output counts as one more reader, so it
+    is never freed or overwritten), the peak bytes of live arrays and scratch per sample of
+    a chunk, and the names of the model's inputs and outputs."""
 
     steps: tuple[Step, ...]
     readers: dict[str, int]
     work_bytes_per_sample: int
-    output: str
+    outputs: tuple[str, ...]
+    inputs: tuple[str, ...] = (INPUT_NAME,)
+
+    @property
+    def output(self) -> str:
+        """The name of the first (usually the only) output."""
+        return self.outputs[0]
 
 
 def build_plan(graph: Graph) -> Plan:
@@ -70,30 +77,31 @@ def build_plan(graph: Graph) -> Plan:
             steps.append(Step(node, node.inputs, _linear_part(node), linear_only=True))
         else:
             steps.append(Step(node, node.inputs, _whole(node)))
-    readers: dict[str, int] = {INPUT_NAME: 0}
+    readers: dict[str, int] = dict.fromkeys(graph.inputs, 0)
     for step in steps:
         readers.setdefault(step.output, 0)
         for name in step.inputs:
             readers[name] += 1
+    for name in graph.outputs:
+        readers[name] += 1  # the caller reads it
     itemsize = np.dtype(graph.dtype).itemsize
     work = _peak_work_elements(graph, steps, readers) * itemsize
-    return Plan(tuple(steps), readers, work, graph.nodes[-1].name)
+    return Plan(tuple(steps), readers, work, graph.outputs, tuple(graph.inputs))
 
 
 def _pool_first_pairs(graph: Graph) -> dict[int, Node]:
     """{index of a max pooling node: the node whose final activation it may run before}."""
     readers = graph.consumers()
-    last = graph.nodes[-1].name
     pairs: dict[int, Node] = {}
     for node in graph.nodes:
         activation = node.layer.final_activation()
-        if not activation.commutes_with_max or node.name == last:
-            continue
+        if not activation.commutes_with_max or node.name in graph.outputs:
+            continue  # an output is read as it is, after its activation
         if activation is node.layer and not node.layer.is_activation:
             continue  # the layer is its own final step but not a plain activation
         if len(readers[node.name]) != 1:
             continue
-        reader = graph.nodes[readers[node.name][0]]
+        (reader,) = readers[node.name]
         if reader.layer.selects_maximum:
             pairs[reader.index] = node
     return pairs
@@ -126,7 +134,7 @@ def _pool_then(pool: Node, source: Node) -> Run:
 def _peak_work_elements(graph: Graph, steps: list[Step], readers: dict[str, int]) -> int:
     """Largest sum, over the steps, of live arrays + the step's output + its scratch."""
     remaining = dict(readers)
-    live = {INPUT_NAME: math.prod(graph.input_shape)}
+    live = {name: math.prod(shape) for name, shape in graph.inputs.items()}
     peak = 0
     for step in steps:
         node = step.node

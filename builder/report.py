@@ -9,11 +9,17 @@ Formats (SPEC section 7):
   `Connected to` when the model is a graph, with an `input (InputLayer)` row first), then
   the totals. Sizes are Keras 3's: bytes of the model dtype, base 1024, two decimals.
 - Markdown: the same rows as a GitHub table, the totals as bullets.
-- JSON: `name`, `input_shape`, `dtype`, `layers` (each `name`, `type`, `output_shape`,
-  `params`, `trainable_params`, `macs`, `activation`, `inputs`), `total_params`,
-  `trainable_params`, `non_trainable_params`, `total_macs`; then `batch_size`,
-  `batch_macs` (total_macs · batch_size) and `memory` (`weights_bytes`, `largest_activation_bytes`, `activations_bytes`: bytes for
-  `batch_size` samples, the model input counted as an activation).
+- JSON: `name`, `input_shape` (a list of shapes when there are several inputs, as Keras's
+  `model.input_shape`), `dtype`, `layers` (each `name`, `type`, `output_shape`, `params`,
+  `trainable_params`, `macs`, `activation` (null for layers without an activation
+  argument), `inputs`), `total_params`, `trainable_params`, `non_trainable_params`,
+  `total_macs`; then `batch_size`, `batch_macs` (total_macs · batch_size), `memory`
+  (`weights_bytes`, `largest_activation_bytes`, `activations_bytes`: bytes for
+  `batch_size` samples, the model inputs counted as activations), `inputs` and `outputs`
+  (each `name` and `shape`).
+
+A graph model gets one `InputLayer` row per input; several outputs add an `Outputs:` line.
+`show_trainable` adds Keras's `Trainable` column.
 """
 
 from __future__ import annotations
@@ -73,7 +79,7 @@ class SummaryReport:
     """The computed summary of a model; `str()` is the text table, see the module docstring."""
 
     name: str
-    input_shape: Shape
+    input_shape: Shape  # the first input's; `inputs` has them all
     dtype: str
     itemsize: int
     layers: tuple[LayerRow, ...]
@@ -82,6 +88,8 @@ class SummaryReport:
     largest_activation_bytes: int
     activations_bytes: int
     show_trainable: bool = False  # Keras's `show_trainable`: a last column Y / N / -
+    inputs: tuple[tuple[str, Shape], ...] = ()  # (name, per-sample shape) per model input
+    outputs: tuple[tuple[str, Shape], ...] = ()  # (name, per-sample shape) per model output
 
     @property
     def total_params(self) -> int:
@@ -107,24 +115,25 @@ class SummaryReport:
         """The header and one cell tuple per row (an input row first for graph models)."""
         rows = [row_cells(row) for row in self.layers]
         if not self.sequential:
-            rows.insert(
-                0, (f"{INPUT_NAME} (InputLayer)", format_shape(self.input_shape), "0", "0", "-")
-            )
+            inputs = self.inputs or ((INPUT_NAME, self.input_shape),)
+            rows[:0] = [
+                (f"{name} (InputLayer)", format_shape(shape), "0", "0", "-")
+                for name, shape in inputs
+            ]
         columns = len(HEADERS) - (1 if self.sequential else 0)
         table = [HEADERS[:columns], *(cells[:columns] for cells in rows)]
         if self.show_trainable:
-            marks = [
-                "Trainable",
-                *(["-"] if not self.sequential else []),
-                *map(trainable_mark, self.layers),
-            ]
+            input_rows = len(table) - 1 - len(self.layers)
+            marks = ["Trainable", *["-"] * input_rows, *map(trainable_mark, self.layers)]
             table = [(*cells, mark) for cells, mark in zip(table, marks, strict=True)]
         return table
 
     def totals(self) -> list[str]:
         """The lines under the table: parameter counts with sizes, MACs and memory."""
         size = self.itemsize
+        outputs = ", ".join(f"{name} {format_shape(shape)}" for name, shape in self.outputs)
         return [
+            *([f"Outputs: {outputs}"] if len(self.outputs) > 1 else []),
             f"Total params: {self.total_params:,} ({format_bytes(self.total_params * size)})",
             f"Trainable params: {self.trainable_params:,} ({format_bytes(self.trainable_params * size)})",
             f"Non-trainable params: {self.non_trainable_params:,} "
@@ -177,9 +186,10 @@ class SummaryReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document as plain data: the SPEC section 7 keys, then `batch_size`, `memory`."""
+        shapes = [[None, *shape] for _, shape in self.inputs] or [[None, *self.input_shape]]
         return {
             "name": self.name,
-            "input_shape": [None, *self.input_shape],
+            "input_shape": shapes[0] if len(shapes) == 1 else shapes,
             "dtype": self.dtype,
             "layers": [row.to_dict() for row in self.layers],
             "total_params": self.total_params,
@@ -193,6 +203,8 @@ class SummaryReport:
                 "largest_activation_bytes": self.largest_activation_bytes,
                 "activations_bytes": self.activations_bytes,
             },
+            "inputs": [{"name": name, "shape": [None, *shape]} for name, shape in self.inputs],
+            "outputs": [{"name": name, "shape": [None, *shape]} for name, shape in self.outputs],
         }
 
     def to_json(self) -> str:
@@ -208,10 +220,11 @@ def summarize(graph: Graph, batch_size: int = 1, show_trainable: bool = False) -
             f"batch_size must be a positive integer. Received: batch_size={batch_size}"
         )
     itemsize = np.dtype(graph.dtype).itemsize
-    sizes = [math.prod(graph.input_shape), *(math.prod(node.output_shape) for node in graph.nodes)]
+    sizes = [math.prod(shape) for shape in graph.inputs.values()]
+    sizes += [math.prod(node.output_shape) for node in graph.nodes]
     return SummaryReport(
         name=graph.name,
-        input_shape=tuple(graph.input_shape),
+        input_shape=tuple(next(iter(graph.inputs.values()))),
         dtype=graph.dtype,
         itemsize=itemsize,
         layers=tuple(layer_row(node) for node in graph.nodes),
@@ -220,6 +233,8 @@ def summarize(graph: Graph, batch_size: int = 1, show_trainable: bool = False) -
         largest_activation_bytes=batch_size * max(sizes) * itemsize,
         activations_bytes=batch_size * sum(sizes) * itemsize,
         show_trainable=show_trainable,
+        inputs=tuple((name, tuple(shape)) for name, shape in graph.inputs.items()),
+        outputs=tuple((name, tuple(shape)) for name, shape in graph.output_shapes.items()),
     )
 
 

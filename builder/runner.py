@@ -18,6 +18,7 @@ from builder.errors import DataError, ResourceError
 from builder.images import is_image_input
 from builder.io import NpyWriter, load_array
 from builder.model import Model
+from builder.named_arrays import load_named_arrays, save_named_arrays
 from builder.profile import Profile
 from builder.sizes import format_bytes
 
@@ -36,8 +37,10 @@ def run_model(
     echo: Callable[..., None],
     profile: bool = False,
     interpolation: str = "nearest",
-) -> np.ndarray | None:
-    """Runs the forward pass; returns the output when it was printed rather than written.
+) -> Any:
+    """Runs the forward pass; returns the output when it was printed rather than written
+    (a dict by output name when the model has several outputs). `output` ends in `.npy`
+    (written chunk by chunk; one output only) or `.npz` (one array per output name).
     With `profile`, the time per step is printed on stderr after the run. Image inputs
     (a .png/.jpg file or a folder) are resized with `interpolation`; the output then names
     the file of each row."""
@@ -52,11 +55,12 @@ def run_model(
         x, names = _image_input(model, str(input_path), interpolation, max_memory)
     else:
         x = _file_input(model, str(input_path), input_key)
-    count = x.shape[0]
+    count = next(iter(x.values())).shape[0] if isinstance(x, dict) else x.shape[0]
+    to_npz = output is not None and output.lower().endswith(".npz")
     profiler = Profile(model.plan) if profile else None
     model.step_timer = profiler.record if profiler is not None else None
     with _progress(count) as advance:  # the bar ends before anything is printed
-        if output is None:
+        if output is None or to_npz:
             y = model.predict(x, batch_size, max_memory, progress=advance)
         else:
             shape = (count, *model.output_shape)
@@ -64,9 +68,13 @@ def run_model(
                 model.predict(x, batch_size, max_memory, out=writer, progress=advance)
     model.step_timer = None
     if output is not None:
-        echo(f"{output}: wrote {(count, *model.output_shape)} {model.dtype}")
-        for row, name in enumerate(names or []):
-            echo(f"  [{row}] {name}")
+        if to_npz:
+            save_named_arrays(output, y if isinstance(y, dict) else {model.graph.outputs[0]: y})
+        for name, shape in model.output_shapes.items():
+            key = f" {name!r}" if to_npz else ""
+            echo(f"{output}:{key} wrote {(count, *shape)} {model.dtype}")
+        for row, file in enumerate(names or []):
+            echo(f"  [{row}] {file}")
     else:
         echo(preview(model, y, names=names))
     if profiler is not None:
@@ -75,8 +83,18 @@ def run_model(
 
 
 def _file_input(model: Model, path: str, key: str | None) -> Any:
-    """The input as an array or a row reader, checked by the model; errors name the file."""
+    """The input as an array or a row reader, checked by the model; errors name the file.
+    A model with several inputs reads one array per input name from an `.npz`."""
+    names = list(model.input_shapes)
+    if len(names) > 1 and key is not None:
+        raise DataError(
+            f"{path}: --input-key picks one array, but the model has {len(names)} inputs; "
+            "they are read by name from the .npz"
+        )
+    arrays = load_named_arrays(path, names) if len(names) > 1 else None  # errors name the file
     try:
+        if arrays is not None:
+            return model.check_inputs(arrays)
         return model.check_input(load_array(path, key))
     except DataError as error:
         raise DataError(f"{path}: {error}") from None
@@ -97,15 +115,22 @@ def _image_input(
     return load_images(path, model.input_shape, model.dtype, interpolation)
 
 
-def _random_input(model: Model, count: int, seed: int | None, max_memory: int) -> np.ndarray:
-    nbytes = count * math.prod(model.input_shape) * model.dtype.itemsize
+def _random_input(model: Model, count: int, seed: int | None, max_memory: int) -> Any:
+    """`count` standard-normal samples: an array, or a dict by input name (drawn in the
+    inputs' order from one generator) when the model has several inputs."""
+    shapes = model.input_shapes
+    nbytes = count * sum(math.prod(shape) for shape in shapes.values()) * model.dtype.itemsize
     if nbytes > max_memory:
         raise ResourceError(
             f"--random {count} needs {format_bytes(nbytes)} of input, over the memory limit of "
             f"{format_bytes(max_memory)}"
         )
     rng = np.random.default_rng(model.spec.seed if seed is None else seed)
-    return rng.standard_normal((count, *model.input_shape)).astype(model.dtype)
+    drawn = {
+        name: rng.standard_normal((count, *shape)).astype(model.dtype)
+        for name, shape in shapes.items()
+    }
+    return drawn if len(drawn) > 1 else next(iter(drawn.values()))
 
 
 @contextmanager
@@ -121,24 +146,40 @@ def _progress(count: int) -> Iterator[Callable[[int], None] | None]:
 
 
 def preview(
-    model: Model, y: np.ndarray, rows: int = 3, columns: int = 6, names: list[str] | None = None
+    model: Model, y: Any, rows: int = 3, columns: int = 6, names: list[str] | None = None
 ) -> str:
     """Output shape and dtype, the first values of the first samples, and the arg-max class
-    per sample when the model ends in softmax over its last axis. With `names` (image
-    files), every row is shown, labelled with its file."""
-    lines = [f"output: shape {y.shape}, dtype {y.dtype}"]
+    per sample when the model ends in softmax over its last axis; for a dict of several
+    outputs, that for each, headed by its name. With `names` (image files), every row is
+    shown, labelled with its file."""
+    if isinstance(y, dict):
+        return "\n".join(_preview(model, name, y[name], rows, columns, names) for name in y)
+    return _preview(model, None, y, rows, columns, names)
+
+
+def _preview(
+    model: Model,
+    name: str | None,
+    y: np.ndarray,
+    rows: int,
+    columns: int,
+    names: list[str] | None = None,
+) -> str:
+    label = "output" if name is None else f"output {name!r}"
+    lines = [f"{label}: shape {y.shape}, dtype {y.dtype}"]
     flat = y.reshape(len(y), -1)
     if names is not None:
         rows = len(names)
     with np.printoptions(precision=5, suppress=True, linewidth=120):
         for i in range(min(rows, len(y))):
             more = " ..." if flat.shape[1] > columns else ""
-            label = f"[{i}] {names[i]}" if names is not None else f"[{i}]"
-            lines.append(f"  {label} {np.array2string(flat[i, :columns], separator=', ')}{more}")
+            row = f"[{i}] {names[i]}" if names is not None else f"[{i}]"
+            lines.append(f"  {row} {np.array2string(flat[i, :columns], separator=', ')}{more}")
     if len(y) > rows:
         lines.append(f"  ... ({len(y) - rows} more)")
-    axis = model.nodes[-1].layer.final_activation().softmax_axis()
-    if axis in (-1, len(model.output_shape)) and y.ndim == 2:
+    node = model.graph.node(name) if name is not None else model.nodes[-1]
+    axis = node.layer.final_activation().softmax_axis()
+    if axis in (-1, len(node.output_shape)) and y.ndim == 2:
         classes = np.argmax(y, axis=1)
         shown = ", ".join(map(str, classes[:20])) + (" ..." if len(classes) > 20 else "")
         lines.append(f"predicted class per sample: {shown}")

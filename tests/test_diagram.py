@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from builder.cli import cli
 from builder.config import parse
 from builder.diagram import mermaid_ids, to_dot, to_mermaid
-from builder.model import Model
+from builder.graph import Graph, compile_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,8 +72,8 @@ RESIDUAL_EDGES = [
 ]
 
 
-def build(text: str) -> Model:
-    return Model.from_spec(parse(textwrap.dedent(text)))
+def build(text: str) -> Graph:
+    return compile_graph(parse(textwrap.dedent(text)))
 
 
 # --------------------------------------------------------------------------- a minimal DOT parser
@@ -284,7 +284,7 @@ def test_dot_with_odd_names_escapes_and_parses() -> None:
 
 @pytest.mark.parametrize("name", ["resnet_small", "inception_block", "unet_encoder", "seed_cnn"])
 def test_example_configs_draw(name: str) -> None:
-    model = Model.from_spec(parse(ROOT / "configs" / f"{name}.yaml"))
+    model = compile_graph(parse(ROOT / "configs" / f"{name}.yaml"))
     graph = parse_dot(to_dot(model))
     assert list(graph.nodes) == ["input", *(node.name for node in model.nodes)]
     assert graph.edges == [(source, node.name) for node in model.nodes for source in node.inputs]
@@ -354,7 +354,8 @@ def test_cli_graph_warns_about_unused_outputs_on_stderr(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "unused" in result.stderr and "never used" in result.stderr
     graph = parse_dot(result.stdout)
-    assert ("conv2d", "unused") in graph.edges
+    # SPEC 8: a layer that leads to no output is left out of the model, as Keras builds it
+    assert "unused" not in graph.nodes and ("conv2d", "unused") not in graph.edges
 
 
 def test_cli_graph_unknown_format_is_a_usage_error(tmp_path: Path) -> None:

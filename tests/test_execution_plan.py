@@ -105,4 +105,5 @@ layers:
   - Add: {inputs: [twice, side]}
 """
     )
-    assert model.plan.readers == {"input": 2, "conv": 2, "twice": 1, "side": 1, "add": 0}
+    # the model output `add` has one reader: the caller (so it is never freed or overwritten)
+    assert model.plan.readers == {"input": 2, "conv": 2, "twice": 1, "side": 1, "add": 1}

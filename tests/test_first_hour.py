@@ -376,8 +376,8 @@ def test_run_refusals_use_the_same_units() -> None:
 
 def test_json_activation_is_null_without_an_activation_argument(tmp_path: Path) -> None:
     text = (
-        "input_shape: [4, 4, 2]\nlayers:\n  - Conv2D: {filters: 2, kernel_size: 1, name: c}\n"
-        "  - MaxPooling2D: 2\n  - Add: {inputs: [c, c]}\n  - Flatten\n  - LeakyReLU\n"
+        "input_shape: [4, 4, 2]\nlayers:\n  - Conv2D: {filters: 2, kernel_size: 1}\n"
+        "  - MaxPooling2D: {pool_size: 2, name: p}\n  - Add: {inputs: [p, p]}\n  - Flatten\n  - LeakyReLU\n"
         "  - Activation: tanh\n  - Dense: {units: 2, activation: softmax}\n"
     )
     report = json.loads(invoke("summarize", write(tmp_path, text), "--format", "json").stdout)

@@ -29,7 +29,9 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
+                    base = ".".join(
+                        [*package.split(".")[: len(package.split(".")) - node.level + 1], base]
+                    ).strip(".")
                 # `from builder.ops import pooling` imports the module builder.ops.pooling
                 targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
             for target in targets:

@@ -163,9 +163,14 @@ def test_golden_json_is_the_hand_computed_document(name: str) -> None:
         "batch_size",
         "batch_macs",
         "memory",
+        "inputs",
+        "outputs",
     ]
     assert document["name"] == name
     assert document["input_shape"] == [None, 28, 28, 1]
+    assert document["inputs"] == [{"name": "input", "shape": [None, 28, 28, 1]}]
+    last_title, last_shape = rows[-1][:2]
+    assert document["outputs"] == [{"name": last_title.split()[0], "shape": [None, *last_shape]}]
     assert document["dtype"] == "float32"
     previous = "input"
     for layer, (title, shape, params, macs) in zip(document["layers"], rows, strict=True):

@@ -53,7 +53,7 @@ def problems_from_validation(
             continue  # already reported: a refused shorthand, or a misspelt key's did-you-mean
         if detail["type"] == "union_tag_invalid" and "type" in _value_at(data, path):
             path += ("type",)  # point at the unknown type name itself
-        at_key = detail["type"] == "extra_forbidden"
+        at_key = detail["type"] == "extra_forbidden" or detail["loc"][-1:] == ("[key]",)
         mark = source.locate(path, at_key=at_key)
         message = _message(detail, container, top_fields, container is data)
         problems.append(

@@ -44,6 +44,8 @@ def json_schema() -> dict[str, Any]:
     schema["patternProperties"] = {"^x-": {"description": "Ignored: a place for YAML anchors."}}
     _allow_shorthand_activations(schema)
     _allow_single_input(schema)
+    # exactly one of the two input declarations (Pydantic cannot say so in the schema)
+    schema["oneOf"] = [{"required": ["input_shape"]}, {"required": ["inputs"]}]
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 
 
