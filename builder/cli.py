@@ -327,36 +327,66 @@ def init(config: str, output: str, seed: int | None) -> None:
     click.echo(f"{output}: {len(model.weight_specs())} arrays, {model.count_params():,} parameters")
 
 
-@cli.command()
-@click.argument("config", type=click.Path(dir_okay=False))
+@cli.command("import")
+@click.argument("model", type=click.Path(dir_okay=False))
 @click.option(
     "-o",
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="The .onnx file to write.",
+    help="The config (.yaml) to write.",
 )
 @click.option(
     "--weights",
     type=click.Path(dir_okay=False),
-    help="Weights .npz (default: initialise from the config's seed).",
+    help="Weights .npz to write (default: OUTPUT with .npz).",
+)
+@click.option(
+    "--max-memory",
+    type=ByteSize(),
+    default="4GiB",
+    show_default=True,
+    help="Refuse files whose contents exceed this.",
 )
 @_reports_errors
-def export(config: str, output: str, weights: str | None) -> None:
-    """Write CONFIG (with its weights) as an ONNX model: opset 18, input and output NHWC as
-    builder's, every attribute explicit (extra [onnx])."""
-    from builder.errors import DataError
-    from builder.onnx_export import save_onnx
+def import_(model: str, output: str, weights: str | None, max_memory: int) -> None:
+    """Turn a Keras MODEL (.keras, full-model .h5, or model JSON) into a config and weights.
 
-    if not output.endswith(".onnx"):
-        raise DataError(f"{output}: builder export writes .onnx files. Received: {output}")
-    model = _load_model(config)
-    if weights is not None:
-        model.load_weights(weights)
-    save_onnx(model, output)
+    The file is read as data (never with Keras); Lambda layers, custom objects and classes
+    builder lacks are refused, all listed, and nothing is written.
+    """
+    from builder.interop.keras_import import import_keras
+
+    result = import_keras(model, output, weights, max_memory)
     click.echo(
-        f"{output}: ONNX opset 18, {len(model.nodes)} layers, {model.count_params():,} parameters"
+        f"{output}: written"
+        + (f"; weights in {result.weights_path}" if result.weights_path else "")
     )
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="Weights .npz (default: initialise from the seed).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="OUT.keras (Keras 3) or OUT.onnx.",
+)
+@_reports_errors
+def export(config: str, weights: str | None, output: str) -> None:
+    """Write CONFIG (with --weights) as a Keras 3 archive (.keras) or an ONNX model (.onnx)."""
+    from builder.interop.keras_export import export_model
+
+    model = _load_model(config)
+    export_model(model, weights, output)
+    kind = "ONNX opset 18" if output.lower().endswith(".onnx") else "Keras 3 archive"
+    click.echo(f"{output}: {kind}, {len(model.nodes)} layers, {model.count_params():,} parameters")
 
 
 @cli.command()

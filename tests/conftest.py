@@ -16,3 +16,6 @@ with warnings.catch_warnings():
         import hypothesis.extra._patching  # noqa: F401
     except ImportError:  # libcst missing: the plugin then skips writing patches
         pass
+
+# Keras interop tests of the catalogue layers (issue 13): enabled once those layers are merged.
+collect_ignore = ["test_interop_catalogue.py"]

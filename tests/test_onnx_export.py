@@ -286,9 +286,10 @@ def test_cli_export(tmp_path: Path) -> None:
     x = random_input(model, 12)
     assert_close(run_onnxruntime(onnx.load(str(target)), x), model(x), "exported file")
     wrong = CliRunner().invoke(
-        cli, ["export", str(ROOT / "configs" / "seed_cnn.yaml"), "-o", str(tmp_path / "m.keras")]
+        cli, ["export", str(ROOT / "configs" / "seed_cnn.yaml"), "-o", str(tmp_path / "m.tflite")]
     )
-    assert wrong.exit_code == 1 and "writes .onnx files" in wrong.output
+    assert wrong.exit_code == 1 and "writes .keras or .onnx files" in wrong.output
+    assert not (tmp_path / "m.tflite").exists()
 
 
 def test_weights_over_two_gib_are_refused_before_allocating() -> None:
