@@ -5,6 +5,7 @@ checked word for word; numbers against hand computation."""
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -418,3 +419,21 @@ def test_inline_activation_takes_no_trainable() -> None:
         "<string>:3:35: layers[0] (Dense) activation (PReLU): an inline activation takes no "
         "trainable or training-only arguments: give them to the layer that holds it"
     ]
+
+
+def test_keras_export_keeps_trainable_and_drops_training_only_arguments(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "input_shape: [4, 4, 1]\nlayers:\n  - MaxPooling2D: {pool_size: 2, kernel_constraint: {a: 1}}\n"
+        "  - Flatten\n  - Dense: {units: 2, trainable: false, kernel_regularizer: {L2: {}}}\n",
+    )
+    exported = tmp_path / "m.keras"
+    result = invoke("export", path, "-o", str(exported))
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(exported) as archive:
+        layers = json.loads(archive.read("config.json"))["config"]["layers"]
+    configs = {layer["class_name"]: layer["config"] for layer in layers}
+    assert configs["Dense"]["trainable"] is False
+    assert configs["MaxPooling2D"]["trainable"] is True
+    for config in configs.values():
+        assert not {"kernel_regularizer", "kernel_constraint"} & set(config)
