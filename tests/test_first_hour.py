@@ -437,3 +437,17 @@ def test_keras_export_keeps_trainable_and_drops_training_only_arguments(tmp_path
     assert configs["MaxPooling2D"]["trainable"] is True
     for config in configs.values():
         assert not {"kernel_regularizer", "kernel_constraint"} & set(config)
+
+
+def test_keras_round_trip_keeps_trainable_false(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "input_shape: [4]\nlayers:\n  - Dense: {units: 3, trainable: false, kernel_regularizer: {L2: {}}}\n"
+        "  - Dense: 2\n",
+    )
+    exported, back = tmp_path / "m.keras", tmp_path / "back.yaml"
+    assert invoke("export", path, "-o", str(exported)).exit_code == 0
+    assert invoke("import", str(exported), "-o", str(back)).exit_code == 0
+    text = back.read_text()
+    assert "trainable: false" in text and "regularizer" not in text
+    assert [layer.trainable for layer in parse(str(back)).layers] == [False, True]
