@@ -16,6 +16,7 @@ import click
 
 from builder import __version__
 from builder.errors import BuilderError
+from builder.sizes import format_bytes
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,13 +48,12 @@ def cli() -> None:
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(configs: tuple[str, ...]) -> None:
     """Check each CONFIG; print `CONFIG: ok` or every problem found (exit 1 if any)."""
-    from builder.config import parse
     from builder.graph import compile_graph
 
     failed = False
     for path in configs:
         try:
-            graph = compile_graph(parse(path))
+            graph = compile_graph(_parse(path))
         except BuilderError as error:
             click.echo(str(error), err=True)
             failed = True
@@ -104,11 +104,25 @@ class ByteSize(click.ParamType):
         return int(size)
 
 
+def _parse(config: str) -> Any:
+    """A CONFIG argument is always a path (`no such file`), never YAML text; `-` is stdin."""
+    from builder.config import parse_file, parse_text
+    from builder.errors import ConfigError, Problem
+    from builder.loader import MAX_FILE_BYTES
+
+    if config != "-":
+        return parse_file(config)
+    text = click.get_text_stream("stdin").read(MAX_FILE_BYTES + 1)
+    if len(text) > MAX_FILE_BYTES:
+        message = f"the config is larger than the limit of {format_bytes(MAX_FILE_BYTES)}"
+        raise ConfigError([Problem("<stdin>", None, None, "", message)])
+    return parse_text(text, filename="<stdin>", default_name="model")
+
+
 def _load_model(config: str) -> Any:
-    from builder.config import parse
     from builder.model import Model
 
-    model = Model.from_spec(parse(config))
+    model = Model.from_spec(_parse(config))
     for warning in model.graph.warnings:
         click.echo(str(warning), err=True)
     return model
@@ -129,15 +143,20 @@ def _load_model(config: str) -> Any:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Samples per batch for the activation-memory figures.",
+    help="Samples per batch for the MACs and activation-memory figures.",
+)
+@click.option(
+    "--show-trainable",
+    is_flag=True,
+    help="Add a Trainable column (Y, N, or - for layers without weights), as Keras.",
 )
 @_reports_errors
-def summarize(config: str, fmt: str, batch_size: int) -> None:
+def summarize(config: str, fmt: str, batch_size: int, show_trainable: bool) -> None:
     """Print the Keras-style summary of CONFIG: shapes, parameters, MACs and memory.
 
     Nothing is allocated and nothing runs: only shapes are inferred.
     """
-    report = _load_model(config).summary(batch_size=batch_size)
+    report = _load_model(config).summary(batch_size=batch_size, show_trainable=show_trainable)
     if fmt == "markdown":
         text = report.to_markdown()
     elif fmt == "json":
@@ -171,8 +190,16 @@ def graph(config: str, fmt: str) -> None:
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(dir_okay=False),
-    help="Input array: .npy (read chunk by chunk, may exceed RAM) or .npz.",
+    type=click.Path(),
+    help="Input array: .npy (read chunk by chunk, may exceed RAM) or .npz; or a .png/.jpg "
+    "image or a folder of them (extra 'images').",
+)
+@click.option(
+    "--interpolation",
+    type=click.Choice(["nearest", "bilinear"]),
+    default="nearest",
+    show_default=True,
+    help="How images are resized to the input's height and width (Keras load_img's default).",
 )
 @click.option("--input-key", help="Which array of an .npz input to use (default: its only array).")
 @click.option(
@@ -215,10 +242,16 @@ def graph(config: str, fmt: str) -> None:
     show_default=True,
     help="numpy (the reference) or onnxruntime (extra [onnx]; the session is built once).",
 )
+@click.option(
+    "--profile",
+    is_flag=True,
+    help="After the run, print each layer's time (ms), share and GFLOP/s on stderr.",
+)
 @_reports_errors
 def run(
     config: str,
     input_path: str | None,
+    interpolation: str,
     input_key: str | None,
     random_count: int | None,
     weights: str | None,
@@ -227,8 +260,9 @@ def run(
     seed: int | None,
     max_memory: int,
     engine: str,
+    profile: bool,
 ) -> None:
-    """Run a forward pass of CONFIG on --input X.npy|X.npz or on --random N samples.
+    """Run a forward pass of CONFIG on --input X.npy|X.npz|IMAGE|FOLDER or --random N.
 
     One sample without the batch axis is accepted. With --output the result is written
     chunk by chunk to a temporary file that is renamed only when complete; without it,
@@ -244,6 +278,8 @@ def run(
     suffix = output.lower().rpartition(".")[2] if output is not None and "." in output else ""
     if output is not None and suffix not in ("npy", "npz"):
         raise click.UsageError(f"--output must end in .npy or .npz, got {output!r}")
+    if profile and engine != "numpy":
+        raise click.UsageError("--profile times the numpy engine's steps; drop --engine")
     from builder.engines import attach
     from builder.errors import ResourceError
 
@@ -267,6 +303,8 @@ def run(
             seed=seed,
             max_memory=max_memory,
             echo=click.echo,
+            profile=profile,
+            interpolation=interpolation,
         )
     except ResourceError as error:
         raise ResourceError(f"{error} (raise it with --max-memory)") from None
@@ -349,6 +387,37 @@ def export(config: str, weights: str | None, output: str) -> None:
     export_model(model, weights, output)
     kind = "ONNX opset 18" if output.lower().endswith(".onnx") else "Keras 3 archive"
     click.echo(f"{output}: {kind}, {len(model.nodes)} layers, {model.count_params():,} parameters")
+
+
+@cli.command()
+@click.argument("type_name", metavar="[TYPE]", required=False)
+@_reports_errors
+def layers(type_name: str | None) -> None:
+    """List every layer type and activation, or show one TYPE's fields, defaults and formula."""
+    from builder.catalogue import catalogue, describe_layer, find
+
+    if type_name is None:
+        click.echo(catalogue(), nl=False)
+        return
+    entry = find(type_name)
+    if entry is None:
+        from builder.ops.names import ACTIVATION_NAMES
+        from builder.spec.layers import TYPE_NAMES
+        from builder.spec.messages import suggest
+
+        if type_name in ACTIVATION_NAMES:
+            raise click.BadParameter(
+                f"{type_name!r} is an activation, not a layer type: write "
+                f"activation: {type_name} (or the layer entry - {type_name})",
+                param_hint="TYPE",
+            )
+        raise click.BadParameter(
+            f"unknown layer type {type_name!r}"
+            + suggest(type_name, TYPE_NAMES)
+            + " (`builder layers` lists them)",
+            param_hint="TYPE",
+        )
+    click.echo(describe_layer(entry), nl=False)
 
 
 def main() -> None:

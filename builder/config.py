@@ -26,9 +26,13 @@ def parse(source: str | os.PathLike[str]) -> ModelSpec:
     `.yaml`/`.yml`, is read as a file; any other string is YAML text.
     """
     if _is_path(source):
-        path = Path(source)
-        return parse_text(read_text(path), filename=str(source), default_name=path.stem)
+        return parse_file(source)
     return parse_text(str(source))
+
+
+def parse_file(path: str | os.PathLike[str]) -> ModelSpec:
+    """Validate the config file at `path` (never read as YAML text: `no such file`)."""
+    return parse_text(read_text(path), filename=os.fsdecode(path), default_name=Path(path).stem)
 
 
 def parse_text(text: str, filename: str = "<string>", default_name: str = "model") -> ModelSpec:

@@ -11,7 +11,7 @@ YAML position concerned; all are reported together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from builder.errors import ConfigError, Problem, ShapeError
@@ -146,7 +146,7 @@ def compile_graph(spec: ModelSpec) -> Graph:
                 names,
                 input_shape,
                 output_shape,
-                tuple(layer.weights(input_shape)),
+                tuple(_weights(layer, input_shape)),
                 layer.macs(input_shape),
             )
         except ShapeError as error:
@@ -164,7 +164,7 @@ def compile_graph(spec: ModelSpec) -> Graph:
     return Graph(
         spec,
         tuple(node for node in nodes if node.name in kept),
-        tuple(_unused_warnings(spec, nodes, kept)),
+        tuple(_unused_warnings(spec, nodes, kept) + _training_only_warnings(spec)),
         inputs,
         outputs,
     )
@@ -210,6 +210,25 @@ def _leading_to(outputs: tuple[str, ...], nodes: list[Node]) -> set[str]:
         if node.name in wanted:
             wanted.update(node.inputs)
     return wanted
+
+
+def _weights(layer: Layer[Any], input_shape: Any) -> list[WeightSpec]:
+    """The layer's weights; `trainable: false` makes every one of them non-trainable."""
+    found = layer.weights(input_shape)
+    return found if layer.spec.trainable else [replace(w, trainable=False) for w in found]
+
+
+def _training_only_warnings(spec: ModelSpec) -> list[Problem]:
+    """One note, at the first layer concerned, that regularisers and constraints are ignored."""
+    given = [(index, layer.training_only()) for index, layer in enumerate(spec.layers)]
+    given = [(index, keys) for index, keys in given if keys]
+    if not given:
+        return []
+    index, _ = given[0]
+    keys = sorted({key for _, found in given for key in found})
+    layers = ", ".join(f"layers[{i}]" for i, _ in given)
+    message = f"note: {', '.join(keys)} ({layers}) only act in training; ignored at inference"
+    return [spec.problem_at(("layers", index), spec.where(index), message)]
 
 
 def _input_problems(

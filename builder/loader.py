@@ -35,6 +35,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 from builder.errors import ConfigError, Problem
+from builder.sizes import format_bytes
 
 try:  # libyaml's parser is several times faster; both produce the same events.
     from yaml import CSafeLoader as _EventSource
@@ -145,7 +146,8 @@ def _check_size(size: int, filename: str) -> None:
         _fail(
             filename,
             None,
-            f"file is too large ({size:,} bytes; the limit is {MAX_FILE_BYTES:,} bytes = 1 MiB)",
+            f"file is too large ({size:,} bytes; the limit is {MAX_FILE_BYTES:,} bytes = "
+            f"{format_bytes(MAX_FILE_BYTES)})",
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -12,7 +13,7 @@ import numpy as np
 from builder.errors import DataError, ResourceError
 from builder.graph import Graph, Node, compile_graph
 from builder.layers.base import Shape, WeightSpec, format_shape
-from builder.plan import Plan, build_plan
+from builder.plan import Plan, Step, build_plan
 from builder.sizes import format_bytes
 from builder.spec.model import ModelSpec
 
@@ -48,6 +49,8 @@ class Model:
         self.dtype = np.dtype(graph.dtype)
         self.plan: Plan = build_plan(graph)
         self._weights: dict[str, dict[str, np.ndarray]] | None = None
+        self.step_timer: Callable[[Step, float], None] | None = None
+        """If set, `forward` calls it with each step and the seconds it took (`--profile`)."""
         self.engine = "numpy"
         """`numpy` (the reference) or another engine attached by `builder.engines.attach`."""
         self._runtime_factory: Callable[[Model], Runtime] | None = None
@@ -99,11 +102,11 @@ class Model:
             w.size for _, w in self.weight_specs() if trainable is None or w.trainable == trainable
         )
 
-    def summary(self, batch_size: int = 1) -> SummaryReport:
+    def summary(self, batch_size: int = 1, show_trainable: bool = False) -> SummaryReport:
         """The summary report; `str()` of it is the Keras-style text table."""
         from builder.report import summarize
 
-        return summarize(self.graph, batch_size=batch_size)
+        return summarize(self.graph, batch_size=batch_size, show_trainable=show_trainable)
 
     # --- weights ---------------------------------------------------------------------
 
@@ -337,7 +340,9 @@ class Model:
         remaining = dict(self.plan.readers)
         values: dict[str, np.ndarray] = dict(given)
         weights = self._layer_weights()
+        timer = self.step_timer
         for step in self.plan.steps:
+            started = time.perf_counter() if timer is not None else 0.0
             inputs = [values[name] for name in step.inputs]
             for name in step.inputs:
                 remaining[name] -= 1
@@ -352,6 +357,8 @@ class Model:
                 )
             )  # never write into the caller's data
             out = step.run(inputs, weights[step.node.name], scratch)
+            if timer is not None:
+                timer(step, time.perf_counter() - started)
             for name in step.inputs:
                 if remaining[name] == 0:
                     values.pop(name, None)

@@ -11,13 +11,15 @@ Formats (SPEC section 7):
 - Markdown: the same rows as a GitHub table, the totals as bullets.
 - JSON: `name`, `input_shape` (a list of shapes when there are several inputs, as Keras's
   `model.input_shape`), `dtype`, `layers` (each `name`, `type`, `output_shape`, `params`,
-  `trainable_params`, `macs`, `activation`, `inputs`), `total_params`,
-  `trainable_params`, `non_trainable_params`, `total_macs`; then `batch_size`, `memory`
+  `trainable_params`, `macs`, `activation` (null for layers without an activation
+  argument), `inputs`), `total_params`, `trainable_params`, `non_trainable_params`,
+  `total_macs`; then `batch_size`, `batch_macs` (total_macs · batch_size), `memory`
   (`weights_bytes`, `largest_activation_bytes`, `activations_bytes`: bytes for
   `batch_size` samples, the model inputs counted as activations), `inputs` and `outputs`
   (each `name` and `shape`).
 
 A graph model gets one `InputLayer` row per input; several outputs add an `Outputs:` line.
+`show_trainable` adds Keras's `Trainable` column.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ class LayerRow:
     params: int
     trainable_params: int
     macs: int
-    activation: str | None  # the inline activation's label; None when linear
+    activation: str | None  # the activation argument's label; None for layers without one
     inputs: tuple[str, ...]
     kind: str  # `Conv2D + relu`, `Activation: relu`: the layer's own title
+    trainable: bool = True  # the layer's `trainable` flag
 
     def title(self) -> str:
         """`conv2d (Conv2D)`, `dense (Dense + softmax)` or `act (Activation: relu)`."""
@@ -66,7 +69,7 @@ class LayerRow:
             "params": self.params,
             "trainable_params": self.trainable_params,
             "macs": self.macs,
-            "activation": self.activation or "linear",
+            "activation": self.activation,
             "inputs": list(self.inputs),
         }
 
@@ -84,6 +87,7 @@ class SummaryReport:
     batch_size: int
     largest_activation_bytes: int
     activations_bytes: int
+    show_trainable: bool = False  # Keras's `show_trainable`: a last column Y / N / -
     inputs: tuple[tuple[str, Shape], ...] = ()  # (name, per-sample shape) per model input
     outputs: tuple[tuple[str, Shape], ...] = ()  # (name, per-sample shape) per model output
 
@@ -117,7 +121,12 @@ class SummaryReport:
                 for name, shape in inputs
             ]
         columns = len(HEADERS) - (1 if self.sequential else 0)
-        return [HEADERS[:columns], *(cells[:columns] for cells in rows)]
+        table = [HEADERS[:columns], *(cells[:columns] for cells in rows)]
+        if self.show_trainable:
+            input_rows = len(table) - 1 - len(self.layers)
+            marks = ["Trainable", *["-"] * input_rows, *map(trainable_mark, self.layers)]
+            table = [(*cells, mark) for cells, mark in zip(table, marks, strict=True)]
+        return table
 
     def totals(self) -> list[str]:
         """The lines under the table: parameter counts with sizes, MACs and memory."""
@@ -129,11 +138,26 @@ class SummaryReport:
             f"Trainable params: {self.trainable_params:,} ({format_bytes(self.trainable_params * size)})",
             f"Non-trainable params: {self.non_trainable_params:,} "
             f"({format_bytes(self.non_trainable_params * size)})",
-            f"Total MACs: {self.total_macs:,}{readable_count(self.total_macs)}",
+            f"Total MACs: {self.total_macs:,}{readable_count(self.total_macs)}"
+            + self.batch_macs_text(),
             f"Memory (batch size {self.batch_size}): weights {format_bytes(self.weights_bytes)}, "
             f"largest activation {format_bytes(self.largest_activation_bytes)}, "
             f"all activations {format_bytes(self.activations_bytes)}",
         ]
+
+    @property
+    def batch_macs(self) -> int:
+        """Multiply-accumulates for `batch_size` samples."""
+        return self.total_macs * self.batch_size
+
+    def batch_macs_text(self) -> str:
+        """` per sample; 88,215,552 (88.22 M) per batch of 32`, or nothing for one sample."""
+        if self.batch_size == 1:
+            return ""
+        return (
+            f" per sample; {self.batch_macs:,}{readable_count(self.batch_macs)} "
+            f"per batch of {self.batch_size}"
+        )
 
     def __str__(self) -> str:
         lines = text_table(self.table())
@@ -173,6 +197,7 @@ class SummaryReport:
             "non_trainable_params": self.non_trainable_params,
             "total_macs": self.total_macs,
             "batch_size": self.batch_size,
+            "batch_macs": self.batch_macs,
             "memory": {
                 "weights_bytes": self.weights_bytes,
                 "largest_activation_bytes": self.largest_activation_bytes,
@@ -187,8 +212,9 @@ class SummaryReport:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
 
-def summarize(graph: Graph, batch_size: int = 1) -> SummaryReport:
-    """The summary of `model` for `batch_size` samples, from shapes and weight specs only."""
+def summarize(graph: Graph, batch_size: int = 1, show_trainable: bool = False) -> SummaryReport:
+    """The summary of `model` for `batch_size` samples, from shapes and weight specs only;
+    `show_trainable` adds Keras's Trainable column."""
     if batch_size < 1:
         raise ValueError(
             f"batch_size must be a positive integer. Received: batch_size={batch_size}"
@@ -206,6 +232,7 @@ def summarize(graph: Graph, batch_size: int = 1) -> SummaryReport:
         batch_size=batch_size,
         largest_activation_bytes=batch_size * max(sizes) * itemsize,
         activations_bytes=batch_size * sum(sizes) * itemsize,
+        show_trainable=show_trainable,
         inputs=tuple((name, tuple(shape)) for name, shape in graph.inputs.items()),
         outputs=tuple((name, tuple(shape)) for name, shape in graph.output_shapes.items()),
     )
@@ -220,10 +247,26 @@ def layer_row(node: Node) -> LayerRow:
         params=sum(w.size for w in node.weights),
         trainable_params=sum(w.size for w in node.weights if w.trainable),
         macs=node.macs,
-        activation=node.layer.activation_label(),
+        activation=_activation(node),
         inputs=tuple(node.inputs),
         kind=node.layer.title(),
+        trainable=node.layer.spec.trainable,
     )
+
+
+def trainable_mark(row: LayerRow) -> str:
+    """Keras's Trainable cell: the layer's flag (`Y` or `N`) for a layer with weights, `-`
+    without (a BatchNormalization is `Y`, though its moving statistics never train)."""
+    if row.params == 0:
+        return "-"
+    return "Y" if row.trainable else "N"
+
+
+def _activation(node: Node) -> str | None:
+    """`relu`, `LeakyReLU` or `linear` for a layer with an activation argument, else None."""
+    if not node.layer.has_activation_argument:
+        return None
+    return node.layer.activation_label() or "linear"
 
 
 def row_cells(row: LayerRow) -> tuple[str, ...]:

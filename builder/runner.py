@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 
 from builder.errors import DataError, ResourceError
+from builder.images import is_image_input
 from builder.io import NpyWriter, load_array
 from builder.model import Model
 from builder.named_arrays import load_named_arrays, save_named_arrays
+from builder.profile import Profile
 from builder.sizes import format_bytes
 
 
@@ -33,20 +35,30 @@ def run_model(
     seed: int | None,
     max_memory: int,
     echo: Callable[..., None],
+    profile: bool = False,
+    interpolation: str = "nearest",
 ) -> Any:
     """Runs the forward pass; returns the output when it was printed rather than written
     (a dict by output name when the model has several outputs). `output` ends in `.npy`
-    (written chunk by chunk; one output only) or `.npz` (one array per output name)."""
+    (written chunk by chunk; one output only) or `.npz` (one array per output name).
+    With `profile`, the time per step is printed on stderr after the run. Image inputs
+    (a .png/.jpg file or a folder) are resized with `interpolation`; the output then names
+    the file of each row."""
     if weights is not None:
         model.load_weights(weights)
     else:
         model.init_weights(seed, max_memory)
+    names: list[str] | None = None
     if random_count is not None:
         x = _random_input(model, random_count, seed, max_memory)
+    elif is_image_input(str(input_path)):
+        x, names = _image_input(model, str(input_path), interpolation, max_memory)
     else:
         x = _file_input(model, str(input_path), input_key)
     count = next(iter(x.values())).shape[0] if isinstance(x, dict) else x.shape[0]
     to_npz = output is not None and output.lower().endswith(".npz")
+    profiler = Profile(model.plan) if profile else None
+    model.step_timer = profiler.record if profiler is not None else None
     with _progress(count) as advance:  # the bar ends before anything is printed
         if output is None or to_npz:
             y = model.predict(x, batch_size, max_memory, progress=advance)
@@ -54,15 +66,20 @@ def run_model(
             shape = (count, *model.output_shape)
             with NpyWriter(output, shape, model.dtype) as writer:
                 model.predict(x, batch_size, max_memory, out=writer, progress=advance)
+    model.step_timer = None
     if output is not None:
         if to_npz:
             save_named_arrays(output, y if isinstance(y, dict) else {model.graph.outputs[0]: y})
         for name, shape in model.output_shapes.items():
             key = f" {name!r}" if to_npz else ""
             echo(f"{output}:{key} wrote {(count, *shape)} {model.dtype}")
-        return None
-    echo(preview(model, y))
-    return y
+        for row, file in enumerate(names or []):
+            echo(f"  [{row}] {file}")
+    else:
+        echo(preview(model, y, names=names))
+    if profiler is not None:
+        echo(profiler.text(count), err=True)
+    return None if output is not None else y
 
 
 def _file_input(model: Model, path: str, key: str | None) -> Any:
@@ -81,6 +98,21 @@ def _file_input(model: Model, path: str, key: str | None) -> Any:
         return model.check_input(load_array(path, key))
     except DataError as error:
         raise DataError(f"{path}: {error}") from None
+
+
+def _image_input(
+    model: Model, path: str, interpolation: str, max_memory: int
+) -> tuple[np.ndarray, list[str]]:
+    """The images at `path` as an (N, H, W, C) array, refused before reading when too large."""
+    from builder.images import image_files, load_images
+
+    nbytes = len(image_files(path)) * math.prod(model.input_shape) * model.dtype.itemsize
+    if nbytes > max_memory:
+        raise ResourceError(
+            f"{path}: the images need {format_bytes(nbytes)} of input, over the memory limit of "
+            f"{format_bytes(max_memory)}"
+        )
+    return load_images(path, model.input_shape, model.dtype, interpolation)
 
 
 def _random_input(model: Model, count: int, seed: int | None, max_memory: int) -> Any:
@@ -113,23 +145,36 @@ def _progress(count: int) -> Iterator[Callable[[int], None] | None]:
         yield bar.update
 
 
-def preview(model: Model, y: Any, rows: int = 3, columns: int = 6) -> str:
+def preview(
+    model: Model, y: Any, rows: int = 3, columns: int = 6, names: list[str] | None = None
+) -> str:
     """Output shape and dtype, the first values of the first samples, and the arg-max class
     per sample when the model ends in softmax over its last axis; for a dict of several
-    outputs, that for each, headed by its name."""
+    outputs, that for each, headed by its name. With `names` (image files), every row is
+    shown, labelled with its file."""
     if isinstance(y, dict):
-        return "\n".join(_preview(model, name, y[name], rows, columns) for name in y)
-    return _preview(model, None, y, rows, columns)
+        return "\n".join(_preview(model, name, y[name], rows, columns, names) for name in y)
+    return _preview(model, None, y, rows, columns, names)
 
 
-def _preview(model: Model, name: str | None, y: np.ndarray, rows: int, columns: int) -> str:
+def _preview(
+    model: Model,
+    name: str | None,
+    y: np.ndarray,
+    rows: int,
+    columns: int,
+    names: list[str] | None = None,
+) -> str:
     label = "output" if name is None else f"output {name!r}"
     lines = [f"{label}: shape {y.shape}, dtype {y.dtype}"]
     flat = y.reshape(len(y), -1)
+    if names is not None:
+        rows = len(names)
     with np.printoptions(precision=5, suppress=True, linewidth=120):
         for i in range(min(rows, len(y))):
             more = " ..." if flat.shape[1] > columns else ""
-            lines.append(f"  [{i}] {np.array2string(flat[i, :columns], separator=', ')}{more}")
+            row = f"[{i}] {names[i]}" if names is not None else f"[{i}]"
+            lines.append(f"  {row} {np.array2string(flat[i, :columns], separator=', ')}{more}")
     if len(y) > rows:
         lines.append(f"  ... ({len(y) - rows} more)")
     node = model.graph.node(name) if name is not None else model.nodes[-1]

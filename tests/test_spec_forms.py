@@ -410,7 +410,6 @@ def test_error_positions_inside_shorthand_point_at_the_user_text() -> None:
         "<string>:7:16: layers[1] (Conv2D) strides: must be a positive integer or a list of two positive integers,"
         " got [1, 0]",
         "<string>:8:26: layers[2] (MaxPooling2D) padding: must be one of 'valid' or 'same', got 'full' (a string)",
-        "<string>:9:5: layers[3] (Dense) units: required field is missing",
         "<string>:10:7: layers[3] (Dense) unit: unknown field 'unit'; did you mean 'units'?",
     ]
 

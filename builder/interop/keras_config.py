@@ -3,8 +3,8 @@
 Functional and Sequential models (nested ones included, their layer names prefixed with
 `<model>.`) become one flat list of `FlatLayer`s, each with the names of the layers it
 reads. Each Keras layer config is translated by keeping the arguments our spec model has
-and that differ from its defaults; Keras-only bookkeeping (`trainable`, `dtype`,
-regularizers, constraints, `data_format: channels_last`) is dropped. Class names are
+and that differ from its defaults (so `trainable: false` is kept); Keras-only bookkeeping
+(`dtype`, regularizers, constraints, `data_format: channels_last`) is dropped. Class names are
 looked up in our registry only: anything else is refused, every one listed.
 """
 
@@ -29,7 +29,6 @@ MODEL_CLASSES = ("Functional", "Sequential", "Model")
 # Keras arguments with no meaning at inference, dropped whatever their value.
 _BOOKKEEPING = {
     "name",
-    "trainable",
     "dtype",
     "autocast",
     "batch_input_shape",
@@ -471,10 +470,12 @@ def _translate(layer: FlatLayer, refusals: _Refusals) -> dict[str, Any]:
             continue
         if key in ("inputs", "type", "name"):
             continue
+        if key in _BOOKKEEPING:  # before `fields`: our specs accept regularizers, to ignore
+            continue
         if key in fields:
             args[key] = _value(key, value)
             continue
-        if key in _BOOKKEEPING or value is None or value is False:
+        if value is None or value is False:
             continue
         refusals.add(
             layer.name, f"argument {key}={json.dumps(value)} is not supported by builder's {kind}"

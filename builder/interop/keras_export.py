@@ -24,6 +24,7 @@ import numpy as np
 from builder.errors import ConfigError, Problem
 from builder.interop import require_h5py
 from builder.spec.layers import LayerSpec
+from builder.spec.layers.base import TRAINING_ONLY
 from builder.spec.model import snake_case
 
 KERAS_VERSION = "3.5.0"
@@ -175,12 +176,14 @@ def _arguments(spec: LayerSpec) -> dict[str, Any]:
     """Every argument of the spec as JSON values (tuples → lists). All are written, not
     only those off our defaults: some Keras layers have no default where we do
     (AveragePooling2D's pool_size)."""
-    dumped = spec.model_dump(exclude={"type", "name", "inputs"})
+    # training-only arguments (regularisers, constraints) are accepted and ignored by builder,
+    # so they are not written: an inference model has no use for them
+    dumped = spec.model_dump(exclude={"type", "name", "inputs", *TRAINING_ONLY})
     if not isinstance(dumped.get("activation", ""), str):
         value = spec.activation  # type: ignore[attr-defined]
         dumped["activation"] = {
             "type": value.type_name,
-            **value.model_dump(exclude={"type", "name", "inputs"}),
+            **value.model_dump(exclude={"type", "name", "inputs", "trainable", *TRAINING_ONLY}),
         }
     jsonable: dict[str, Any] = _jsonable(dumped)
     return jsonable

@@ -187,6 +187,7 @@ class Activation(Layer[s.ActivationSpec]):
     `softmax` acts on the last axis."""
 
     is_activation = True
+    has_activation_argument = True
 
     def __init__(self, spec: s.ActivationSpec) -> None:
         super().__init__(spec)
@@ -215,6 +216,8 @@ class Activation(Layer[s.ActivationSpec]):
 class WithActivation(Layer[S]):
     """Base of the layers with an `activation` argument (Conv2D, Dense):
     y = activation(linear(x)). Subclasses give `linear`, `linear_shape`, `linear_weights`."""
+
+    has_activation_argument = True
 
     def __init__(self, spec: S) -> None:
         super().__init__(spec)

@@ -49,6 +49,8 @@ class Layer(Generic[S]):
     selects_maximum: ClassVar[bool] = False
     """True for max pooling: each output is one of its inputs, the largest, so for a
     non-decreasing f, pool(f(x)) == f(pool(x)) and the engine may pool first."""
+    has_activation_argument: ClassVar[bool] = False
+    """True for the layers Keras gives an `activation` argument (Conv2D, Dense, Activation)."""
     is_activation: ClassVar[bool] = False
     """True for the activation layers: the whole layer is one element-wise function of its
     input (which the engine may move after a max pooling, see `commutes_with_max`)."""

@@ -19,31 +19,43 @@ from builder.errors import Problem
 from builder.loader import KeyPath
 from builder.ops.names import ACTIVATION_NAMES
 from builder.spec.fields import describe
-from builder.spec.layers import SPECS, TYPE_NAMES
+from builder.spec.layers import ADVANCED_ACTIVATIONS, SPECS, TYPE_NAMES
 from builder.spec.normalize import SourceMap
 
 
 def suggest(word: str, choices: Any) -> str:
     """`; did you mean 'filters'?` when a choice is close to `word`, else ``."""
+    close = closest(word, choices)
+    return f"; did you mean {close!r}?" if close is not None else ""
+
+
+def closest(word: str, choices: Any) -> str | None:
+    """The choice equal to `word` but for case, else the closest one, else None."""
     choices = [str(c) for c in choices]
     lowered = {c.lower(): c for c in choices}
     if word.lower() in lowered:
-        return f"; did you mean {lowered[word.lower()]!r}?"
+        return lowered[word.lower()]
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else None
 
 
 def problems_from_validation(
     error: ValidationError, data: Any, source: SourceMap, top_fields: Any
 ) -> list[Problem]:
     problems = []
-    for detail in error.errors(include_url=False):
-        path, where, container = _walk(data, detail["loc"], detail["type"] == "missing")
+    details = error.errors(include_url=False)
+    walked = [_walk(data, d["loc"], d["type"] == "missing") for d in details]
+    misspelt = _misspelt_fields(details, walked, top_fields)
+    for detail, (path, where, container) in zip(details, walked, strict=True):
+        if detail["type"] == "missing" and (
+            path in source.refused or (path, detail["loc"][-1]) in misspelt
+        ):
+            continue  # already reported: a refused shorthand, or a misspelt key's did-you-mean
         if detail["type"] == "union_tag_invalid" and "type" in _value_at(data, path):
             path += ("type",)  # point at the unknown type name itself
         at_key = detail["type"] == "extra_forbidden" or detail["loc"][-1:] == ("[key]",)
         mark = source.locate(path, at_key=at_key)
-        message = _message(detail, container, top_fields)
+        message = _message(detail, container, top_fields, container is data)
         problems.append(
             Problem(
                 source.filename,
@@ -54,6 +66,26 @@ def problems_from_validation(
             )
         )
     return problems
+
+
+def _misspelt_fields(
+    details: list[Any], walked: list[tuple[KeyPath, str, Any]], top_fields: Any
+) -> set[tuple[KeyPath, Any]]:
+    """(mapping path, field) of missing fields that an unknown key in the same mapping is
+    a close spelling of (`filter` for `filters`): only the unknown key is reported."""
+    missing = {
+        (path, d["loc"][-1])
+        for d, (path, _, _) in zip(details, walked, strict=True)
+        if d["type"] == "missing"
+    }
+    found = set()
+    for d, (path, _, container) in zip(details, walked, strict=True):
+        if d["type"] != "extra_forbidden" or not path:
+            continue
+        name = closest(str(d["loc"][-1]), _fields_of(container, top_fields))
+        if (path[:-1], name) in missing:
+            found.add((path[:-1], name))
+    return found
 
 
 def _value_at(data: Any, path: KeyPath) -> Any:
@@ -108,19 +140,23 @@ class _Detail:
     ctx: dict[str, Any]
     key: str  # the last item of the error's location
     fields: list[str]  # the fields of the mapping the error is in
+    loc: tuple[Any, ...] = ()  # Pydantic's location of the error
+    top: bool = False  # the error is in the top-level mapping
 
     @property
     def got(self) -> str:
         return describe(self.value)
 
 
-def _message(detail: Any, container: Any, top_fields: Any) -> str:
+def _message(detail: Any, container: Any, top_fields: Any, top: bool = False) -> str:
     found = _Detail(
         kind=detail["type"],
         value=detail.get("input"),
         ctx=detail.get("ctx") or {},
         key=str(detail["loc"][-1]) if detail["loc"] else "",
         fields=_fields_of(container, top_fields),
+        loc=tuple(detail["loc"]),
+        top=top,
     )
     formatter = _FORMATTERS.get(found.kind)
     if formatter is not None:
@@ -128,10 +164,33 @@ def _message(detail: Any, container: Any, top_fields: Any) -> str:
     return str(detail.get("msg", found.kind)).removeprefix("Value error, ")
 
 
+_INLINE = f"an activation name such as relu, or one of {', '.join(ADVANCED_ACTIVATIONS)}"
+_INPUT_SHAPE = (
+    "give the per-sample shape once, as the top-level input_shape (without the batch axis), "
+    "e.g. input_shape: [28, 28, 1]"
+)
+
+
 def _unknown_type(d: _Detail) -> str:
     tag = str(d.ctx.get("tag"))
+    if "activation" in d.loc:  # an inline `activation: {Tag: ...}` block
+        if tag in ACTIVATION_NAMES:
+            return f"{tag!r} is an activation name, not a block: write activation: {tag}"
+        if tag in TYPE_NAMES:
+            return f"{tag} is a layer, not an activation; an inline activation is {_INLINE}"
+    if tag in ("Input", "InputLayer"):
+        return f"there is no {tag} layer here: {_INPUT_SHAPE}"
     names = [*TYPE_NAMES, *ACTIVATION_NAMES]
     return f"unknown layer or activation type {tag!r}" + suggest(tag, names)
+
+
+def _unknown_field(d: _Detail) -> str:
+    if d.key in ("input_shape", "input_dim", "batch_input_shape", "batch_shape") and not d.top:
+        return f"a layer takes no {d.key}: {_INPUT_SHAPE}"
+    hint = suggest(d.key, d.fields)
+    if d.top and not hint:
+        hint = " (top-level keys starting with 'x-' are ignored: a place for anchors)"
+    return f"unknown field {d.key!r}{hint}"
 
 
 def _literal(d: _Detail) -> str:
@@ -142,6 +201,9 @@ def _literal(d: _Detail) -> str:
     options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(", ")]
     if not isinstance(d.value, str):
         return f"must be one of {expected}, got {d.got}"
+    advanced = {name.lower(): name for name in ADVANCED_ACTIVATIONS}.get(d.value.lower())
+    if advanced and "activation" in d.loc and d.value.lower() not in options:  # `activation: prelu`
+        return f"unknown value {d.got}; did you mean {{{advanced}: {{}}}}?"
     if len(options) > 6:
         hint = suggest(d.value, options)
         return f"unknown value {d.got}{hint}" if hint else f"must be one of {expected}, got {d.got}"
@@ -156,7 +218,7 @@ def _received(text: str) -> Callable[[_Detail], str]:
 
 
 _FORMATTERS: dict[str, Callable[[_Detail], str]] = {
-    "extra_forbidden": lambda d: f"unknown field {d.key!r}" + suggest(d.key, d.fields),
+    "extra_forbidden": _unknown_field,
     "missing": lambda d: "required field is missing",
     "union_tag_invalid": _unknown_type,
     "union_tag_not_found": lambda d: "has no type: write {type: Conv2D, ...} or {Conv2D: {...}}",

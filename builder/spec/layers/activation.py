@@ -3,7 +3,7 @@ as the `activation:` value of Conv2D, Dense and Activation."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -35,6 +35,7 @@ class ReLUSpec(LayerSpec):
 class LeakyReLUSpec(LayerSpec):
     """f(x) = x where x >= 0, else alpha·x. `negative_slope` is Keras 3's name for alpha."""
 
+    positional: ClassVar[str | None] = "negative_slope"
     type: Literal["LeakyReLU"]
     alpha: NonNegativeFloat = 0.3
     negative_slope: NonNegativeFloat | None = Field(default=None, description="Alias of alpha.")
@@ -78,6 +79,7 @@ class PReLUSpec(LayerSpec):
 class ELUSpec(LayerSpec):
     """f(x) = x where x > 0, else alpha·(exp(x) − 1)."""
 
+    positional: ClassVar[str | None] = "alpha"
     type: Literal["ELU"]
     alpha: float = 1.0
 
@@ -130,6 +132,12 @@ def _inline_block(value: Any) -> Any:
             "inline_activation",
             "an inline activation takes no name or inputs (the layer's are used)",
         )
+    if isinstance(value, LayerSpec) and (not value.trainable or value.training_only()):
+        raise PydanticCustomError(
+            "inline_activation",
+            "an inline activation takes no trainable or training-only arguments: give them "
+            "to the layer that holds it",
+        )
     return value
 
 
@@ -150,5 +158,6 @@ ActivationValue = Annotated[
 class ActivationSpec(LayerSpec):
     """Applies an activation function (a name or an advanced block)."""
 
+    positional: ClassVar[str | None] = "activation"
     type: Literal["Activation"]
     activation: ActivationValue

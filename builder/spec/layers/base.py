@@ -2,24 +2,61 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from pydantic import Field, field_validator
 
 from builder.spec.fields import LayerName, StrictModel
 
+TRAINING_ONLY = (
+    "kernel_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "kernel_constraint",
+    "bias_constraint",
+)
+"""Keras arguments that only training uses: accepted (a Keras config carries them), ignored."""
+
+_TRAINING_ONLY = Field(default=None, description="Training only: accepted and ignored.")
+
 
 class LayerSpec(StrictModel):
-    """Fields every layer accepts: an optional unique `name` and the `inputs` it reads."""
+    """Fields every layer accepts: an optional unique `name`, the `inputs` it reads,
+    `trainable`, and Keras's training-only arguments (accepted and ignored at inference)."""
+
+    positional: ClassVar[str | None] = None
+    """The field a scalar shorthand sets, as Keras's first argument (`Dense: 10` → units)."""
 
     name: LayerName | None = None
     inputs: list[LayerName] | None = Field(
         default=None,
         description="Names of the layers feeding this one (default: the previous layer).",
     )
+    trainable: bool = Field(
+        default=True, description="false counts the layer's weights as non-trainable."
+    )
+    kernel_regularizer: Any = _TRAINING_ONLY
+    bias_regularizer: Any = _TRAINING_ONLY
+    activity_regularizer: Any = _TRAINING_ONLY
+    kernel_constraint: Any = _TRAINING_ONLY
+    bias_constraint: Any = _TRAINING_ONLY
+
+    def training_only(self) -> list[str]:
+        """The training-only arguments this layer was given (ignored at inference)."""
+        return [key for key in TRAINING_ONLY if getattr(self, key) is not None]
 
     @classmethod
     def canonical_type(cls) -> str:
         """The type name this model stands for (`MaxPooling2D`, never its alias)."""
         return cls.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+
+    @classmethod
+    def required_fields(cls) -> list[str]:
+        """The fields without a default, the class's own before inherited ones, as Keras
+        orders its arguments (Conv2D: filters, kernel_size)."""
+        own = list(cls.__annotations__)
+        names = sorted(cls.model_fields, key=lambda n: own.index(n) if n in own else len(own))
+        return [n for n in names if cls.model_fields[n].is_required() and n != "type"]
 
     @classmethod
     def type_names(cls) -> tuple[str, ...]:

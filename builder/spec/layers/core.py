@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -21,6 +21,7 @@ class FlattenSpec(LayerSpec):
 class DenseSpec(LayerSpec):
     """y = activation(x @ kernel + bias) on the last axis; kernel (in, units)."""
 
+    positional: ClassVar[str | None] = "units"
     type: Literal["Dense"]
     units: PositiveInt
     activation: ActivationValue = "linear"
@@ -32,6 +33,7 @@ class DenseSpec(LayerSpec):
 class DropoutSpec(LayerSpec):
     """Identity at inference."""
 
+    positional: ClassVar[str | None] = "rate"
     type: Literal["Dropout"]
     rate: Annotated[float, Field(ge=0, le=1)]
     seed: int | None = Field(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, WithJsonSchema, field_validator
 
@@ -14,6 +14,7 @@ class _Pooling2DSpec(LayerSpec):
     """A window of `pool_size` cells moved by `strides`; `strides: null` (the default) means
     pool_size, resolved here so that nothing downstream sees None."""
 
+    positional: ClassVar[str | None] = "pool_size"
     pool_size: Pair = (2, 2)
     strides: Annotated[Pair, WithJsonSchema({"anyOf": [PAIR_SCHEMA, {"type": "null"}]})] = Field(
         default=None, validate_default=True, description="Default: pool_size."
