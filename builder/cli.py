@@ -278,13 +278,11 @@ def run(
     suffix = output.lower().rpartition(".")[2] if output is not None and "." in output else ""
     if output is not None and suffix not in ("npy", "npz"):
         raise click.UsageError(f"--output must end in .npy or .npz, got {output!r}")
-    if profile and engine != "numpy":
-        raise click.UsageError("--profile times the numpy engine's steps; drop --engine")
     from builder.engines import attach
     from builder.errors import ResourceError
 
     model = _load_model(config)
-    attach(model, engine)
+    attach(model, engine, profile=profile)
     outputs = model.graph.outputs
     if suffix == "npy" and len(outputs) > 1:
         raise click.UsageError(

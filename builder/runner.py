@@ -77,7 +77,11 @@ def run_model(
             echo(f"  [{row}] {file}")
     else:
         echo(preview(model, y, names=names))
-    if profiler is not None:
+    if profiler is not None and model.engine != "numpy":  # timed by the engine itself
+        from builder.engines import profile_text
+
+        echo(profile_text(model, count), err=True)
+    elif profiler is not None:
         echo(profiler.text(count), err=True)
     return None if output is not None else y
 

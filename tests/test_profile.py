@@ -78,11 +78,3 @@ def test_no_timer_unless_profiling() -> None:
     model.step_timer = lambda step, seconds: seen.append(step.output)
     model.predict(np.zeros((2, 28, 28, 1), dtype=np.float32), batch_size=1)
     assert len(seen) == 2 * 6  # every step of both chunks
-
-
-def test_profile_needs_the_numpy_engine() -> None:
-    result = CliRunner().invoke(
-        cli, ["run", SEED, "--random", "1", "--profile", "--engine", "onnxruntime"]
-    )
-    assert result.exit_code == 2
-    assert "--profile times the numpy engine's steps; drop --engine" in result.stderr

@@ -10,10 +10,13 @@ input checks stay with the caller, as for the NumPy engine.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from builder.engines.onnxruntime_profile import KernelProfile, read_profile
 from builder.errors import UnsupportedError, missing_extra
 
 if TYPE_CHECKING:
@@ -51,6 +54,9 @@ class OnnxRuntimeEngine:
     Shape: (N, *input_shape) → (N, *output_shape).
     """
 
+    profile = False
+    """Record onnxruntime's per-kernel times (`ProfiledOnnxRuntimeEngine`, `run --profile`)."""
+
     weight_copies = 5
     """Copies of the weights the engine holds at its peak besides the model's (measured 4.45)."""
 
@@ -63,6 +69,12 @@ class OnnxRuntimeEngine:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.layers = [node.name for node in model.nodes]
+        self._profile_dir: str | None = None
+        if self.profile:  # onnxruntime writes the trace to a file; ours, removed when read
+            self._profile_dir = tempfile.mkdtemp(prefix="builder-onnxruntime-")
+            options.enable_profiling = True
+            options.profile_file_prefix = os.path.join(self._profile_dir, "profile")
         proto = to_onnx(model).SerializeToString()
         try:
             self.session = ort.InferenceSession(
@@ -86,7 +98,23 @@ class OnnxRuntimeEngine:
             return found[0]
         return dict(zip(self.output_names, found, strict=True))
 
+    def end_profile(self) -> KernelProfile:
+        """The kernel times recorded since the session was built, by layer; ends profiling."""
+        if self._profile_dir is None:
+            raise ValueError("this engine was built without profiling (ProfiledOnnxRuntimeEngine)")
+        try:
+            return read_profile(self.session.end_profiling(), self.layers)
+        finally:
+            shutil.rmtree(self._profile_dir, ignore_errors=True)
+            self._profile_dir = None
+
     def __repr__(self) -> str:
         threads = self.session.get_session_options().intra_op_num_threads
         names = ", ".join(self.input_names)
         return f"OnnxRuntimeEngine(inputs=[{names}], threads={threads})"
+
+
+class ProfiledOnnxRuntimeEngine(OnnxRuntimeEngine):
+    """The onnxruntime engine with onnxruntime's profiler on (`end_profile()` reads it)."""
+
+    profile = True
