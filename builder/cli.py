@@ -7,6 +7,8 @@ commands so that `builder validate` never loads the NumPy engine.
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -14,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from builder import __version__
+from builder import __version__, interrupts
 from builder.errors import BuilderError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,6 +35,8 @@ def _reports_errors(command: F) -> F:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            interrupts.quiet_exit_on_closed_stdout()
 
     return wrapper  # type: ignore[return-value]
 
@@ -74,6 +78,8 @@ def schema(output: str | None) -> None:
     """Print the JSON Schema of config files (for editors and CI)."""
     from builder.spec.schema import schema_text
 
+    if output is not None:
+        _vet_output(output, "'-o' / '--output'")
     text = schema_text()
     if output is None:
         click.echo(text, nl=False)
@@ -84,24 +90,42 @@ def schema(output: str | None) -> None:
 
 
 class ByteSize(click.ParamType):
-    """A memory size: `4GiB`, `512MB`, `1g`, or a plain number of bytes (powers of 1024)."""
+    """A memory size: `4GiB`, `512MB`, `1g`, or a plain number of bytes (powers of 1024).
+
+    The whole text must match: junk after the unit (`4GiBberish`, `2tons`) and sizes that
+    are not finite or do not fit 64 bits (`1e400`) are usage errors.
+    """
 
     name = "size"
-    _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+    _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+    _PATTERN = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:e([+-]?\d{1,4}))?([kmgt]?)(?:ib|b)?")
+    LIMIT = 2**63 - 1
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             return value
         text = str(value).strip().lower().replace(" ", "")
-        number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-        unit = text[len(number) :].removesuffix("ib").removesuffix("b")[:1]
-        try:
-            size = float(number) * self._UNITS[unit]
-        except (ValueError, KeyError):
+        match = self._PATTERN.fullmatch(text)
+        if match is None:
             self.fail(f"{value!r} is not a size such as 4GiB, 512MB or 1000000", param, ctx)
+        number, exponent, unit = match.groups()
+        size = float(f"{number}e{exponent or 0}") * self._UNITS[unit]
+        if not math.isfinite(size) or size > self.LIMIT:
+            self.fail(f"{value!r} is too large (at most 2**63 - 1 bytes)", param, ctx)
         if size < 1:
             self.fail(f"{value!r} must be at least one byte", param, ctx)
         return int(size)
+
+
+def _vet_output(output: str, param: str, *reads: str | None) -> None:
+    """Refuse a bad output path before any work: usage errors (exit 2) for a folder or an
+    empty path, DataError (exit 1) for a device/FIFO or a file the command reads."""
+    from builder.io import OutputPathUsage, check_output_path
+
+    try:
+        check_output_path(output, reads)
+    except OutputPathUsage as error:
+        raise click.BadParameter(str(error), param_hint=param) from None
 
 
 def _load_model(config: str) -> Any:
@@ -231,6 +255,8 @@ def run(
         raise click.UsageError("give exactly one of --input and --random")
     if input_key is not None and input_path is None:
         raise click.UsageError("--input-key needs --input")
+    if output is not None:
+        _vet_output(output, "'--output'", config, weights, input_path)
     model = _load_model(config)
     run_model(
         model,
@@ -257,6 +283,7 @@ def run(
 @_reports_errors
 def init(config: str, output: str, seed: int | None) -> None:
     """Write the initial weights of CONFIG to a .npz file (keys `<layer>/<weight>`)."""
+    _vet_output(output, "'-o' / '--output'", config)
     model = _load_model(config)
     model.init_weights(seed)
     model.save_weights(output)
@@ -264,4 +291,14 @@ def init(config: str, output: str, seed: int | None) -> None:
 
 
 def main() -> None:
-    cli()
+    """The `builder` executable: stop signals are handled first, so that even Ctrl-C during
+    start-up ends with one line and exit status 128 + signal, never a traceback."""
+    interrupts.install()
+    try:
+        cli(prog_name="builder")
+    except interrupts.Interrupted as stop:
+        interrupts.ignore_stop_signals()
+        click.echo(str(stop), err=True)
+        sys.exit(stop.exit_status)
+    except BrokenPipeError:
+        interrupts.quiet_exit_on_closed_stdout()

@@ -37,7 +37,7 @@ def run_model(
     if random_count is not None:
         x = _random_input(model, random_count, seed, max_memory)
     else:
-        x = _file_input(model, input_path, input_key)  # type: ignore[arg-type]
+        x = _file_input(model, input_path, input_key, max_memory)  # type: ignore[arg-type]
     total = math.ceil(x.shape[0] / chunk)
     out_bytes = model.output_bytes(x.shape[0])
     if output is None and out_bytes > max_memory:
@@ -59,8 +59,8 @@ def run_model(
     return y
 
 
-def _file_input(model: Model, path: str, key: str | None) -> Any:
-    x = load_array(path, key)
+def _file_input(model: Model, path: str, key: str | None, max_memory: int) -> Any:
+    x = load_array(path, key, model.input_shape, max_memory)
     if tuple(x.shape) == model.input_shape:
         x = np.asarray(x[...] if isinstance(x, np.ndarray) else x.read_all())
         x = x.reshape(1, *x.shape)  # one sample without its batch axis
@@ -104,7 +104,7 @@ def preview(model: Model, y: np.ndarray, rows: int = 3, columns: int = 6) -> str
     """Output shape and dtype, the first values of the first samples, and the arg-max class
     per sample when the model ends in softmax."""
     lines = [f"output: shape {y.shape}, dtype {y.dtype}"]
-    flat = y.reshape(len(y), -1)
+    flat = y.reshape(len(y), math.prod(y.shape[1:]))  # -1 fails for zero samples
     with np.printoptions(precision=5, suppress=True, linewidth=120):
         for i in range(min(rows, len(y))):
             more = " ..." if flat.shape[1] > columns else ""
