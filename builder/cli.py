@@ -117,7 +117,7 @@ class ByteSize(click.ParamType):
         return int(size)
 
 
-def _vet_output(output: str, param: str, *reads: str | None) -> None:
+def _vet_output(output: str, param: str, **reads: str | None) -> None:
     """Refuse a bad output path before any work: usage errors (exit 2) for a folder or an
     empty path, DataError (exit 1) for a device/FIFO or a file the command reads."""
     from builder.io import OutputPathUsage, check_output_path
@@ -195,7 +195,7 @@ def graph(config: str, fmt: str) -> None:
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),  # a folder is refused by the reader: not a regular file
     help="Input array: .npy (read chunk by chunk, may exceed RAM) or .npz.",
 )
 @click.option("--input-key", help="Which array of an .npz input to use (default: its only array).")
@@ -207,7 +207,7 @@ def graph(config: str, fmt: str) -> None:
 )
 @click.option(
     "--weights",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Weights .npz (default: initialise from the seed).",
 )
 @click.option(
@@ -256,7 +256,7 @@ def run(
     if input_key is not None and input_path is None:
         raise click.UsageError("--input-key needs --input")
     if output is not None:
-        _vet_output(output, "'--output'", config, weights, input_path)
+        _vet_output(output, "'--output'", config=config, weights=weights, input=input_path)
     model = _load_model(config)
     run_model(
         model,
@@ -283,7 +283,7 @@ def run(
 @_reports_errors
 def init(config: str, output: str, seed: int | None) -> None:
     """Write the initial weights of CONFIG to a .npz file (keys `<layer>/<weight>`)."""
-    _vet_output(output, "'-o' / '--output'", config)
+    _vet_output(output, "'-o' / '--output'", config=config)
     model = _load_model(config)
     model.init_weights(seed)
     model.save_weights(output)

@@ -11,7 +11,7 @@ import os
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +24,17 @@ class OutputPathUsage(ValueError):
     """An output path that cannot name a file at all (a folder, `dir/`, ""): a usage error."""
 
 
-def check_output_path(path: str | os.PathLike[str], reads: Iterable[Any] = ()) -> None:
+def check_output_path(
+    path: str | os.PathLike[str], reads: Mapping[str, str | os.PathLike[str] | None] | None = None
+) -> None:
     """Vet an output path before any work is done.
 
     Raises OutputPathUsage for a path that names a folder (exists as one, ends in `/`, or is
     empty), and DataError when the path holds something other than a regular file (a
     device, FIFO or socket: replacing it could break the machine), when its folder does not
-    exist, or when it is the same file as one the command reads (`reads`: config, weights,
-    input; compared by device and inode, so links count), which would be overwritten
-    while it is read.
+    exist, or when it is the same file as one the command reads (`reads`: role → path, e.g.
+    {"config": ..., "input": ...}; compared by device and inode, so links count), which
+    would be overwritten while it is read.
     """
     name = os.fspath(path)
     if not name:
@@ -48,15 +50,15 @@ def check_output_path(path: str | os.PathLike[str], reads: Iterable[Any] = ()) -
         return  # nothing there yet (or a dangling link, which the rename replaces)
     if not stat.S_ISREG(target.st_mode):
         raise DataError(f"{name}: not a regular file")
-    for source in reads:
+    for role, source in (reads or {}).items():
         if source is None:
             continue
         with contextlib.suppress(OSError):
             found = os.stat(source)
             if (found.st_dev, found.st_ino) == (target.st_dev, target.st_ino):
                 raise DataError(
-                    f"{name}: is the same file as {os.fspath(source)}, which this command reads; "
-                    "choose another output"
+                    f"{name}: is the {role} this command reads ({os.fspath(source)}); "
+                    "writing it would destroy it, choose another output"
                 )
 
 

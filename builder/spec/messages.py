@@ -151,6 +151,9 @@ def _message(detail: Any, container: Any, top_fields: Any) -> str:
         return f"{text.format(ctx.get(key))}, got {got}"
     if kind == "too_short":
         return f"must have at least {ctx.get('min_length')} item(s)"
+    if kind == "string_too_long":
+        length = len(value) if isinstance(value, str) else "more"
+        return f"must be at most {ctx.get('max_length')} characters long, got {length}"
     if kind == "string_pattern_mismatch":
         return f"must match {ctx.get('pattern')} (letters, digits, _ . -), got {got}"
     message = str(detail.get("msg", kind))
