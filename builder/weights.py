@@ -58,8 +58,9 @@ def load_weights(
 
 
 def _problems(expected: dict[str, WeightSpec], declared: dict[str, Any]) -> list[str]:
-    """One line per missing, mis-shaped, non-numeric or unexpected key; then, when most
-    expected keys are wrong, one line saying what the file most likely is."""
+    """One line per missing, mis-shaped, non-numeric or unexpected key; then, when at least
+    half of all keys (expected and found) are wrong, one line saying what the file most
+    likely is."""
     missing, misshaped, problems = [], [], []
     for key, spec in expected.items():
         header = declared.get(key)
@@ -73,7 +74,8 @@ def _problems(expected: dict[str, WeightSpec], declared: dict[str, Any]) -> list
             problems.append(f"{key} has dtype {header.dtype}, expected a real-number array")
     unexpected = [key for key in declared if key not in expected]
     problems += [f"unexpected {key}" for key in unexpected]
-    if len(missing) + len(misshaped) > len(expected) / 2:
+    keys = len(expected) + len(unexpected)
+    if keys and len(missing) + len(misshaped) + len(unexpected) >= keys / 2:
         problems.append(_likely_mismatch(expected, declared, missing, misshaped, unexpected))
     return problems
 
@@ -85,14 +87,16 @@ def _likely_mismatch(
     misshaped: list[str],
     unexpected: list[str],
 ) -> str:
-    """Most keys are wrong: name the likelier cause, other layer names or other sizes."""
+    """Half the keys or more are wrong: name the likelier cause, other layer names (the
+    layers that differ) or other sizes (the first array that differs)."""
     total = len(expected)
-    if len(missing) >= len(misshaped):
+    if len(missing) + len(unexpected) >= len(misshaped):
         theirs = sorted({key.partition("/")[0] for key in unexpected})
-        ours = sorted({key.partition("/")[0] for key in expected})
+        ours = sorted({key.partition("/")[0] for key in missing})
         return (
-            f"this looks like another model's weights: {len(missing)} of {total} expected keys "
-            f"are missing; the file has layers {_few(theirs)} where this model has {_few(ours)}"
+            f"this looks like another model's weights: {len(missing)} of {total} keys missing, "
+            f"{len(unexpected)} unexpected; the file has layers {_few(theirs)} where this model "
+            f"has {_few(ours)}"
         )
     key = misshaped[0]
     return (
