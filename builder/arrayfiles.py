@@ -20,6 +20,7 @@ import math
 import os
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -41,9 +42,14 @@ _PARSE_ERRORS = (
     OverflowError,
     EOFError,
     zipfile.BadZipFile,
+    zlib.error,
     NotImplementedError,
     RuntimeError,
 )
+
+
+class Refused(ValueError):
+    """A header or member that was read and refused; the message names the file."""
 
 
 def open_regular(path: str | os.PathLike[str], error: type[BuilderError]) -> IO[bytes]:
@@ -87,8 +93,9 @@ class NpyHeader:
 def read_npy_header(handle: IO[bytes], size: int, where: str) -> NpyHeader:
     """The checked header at the start of `handle`, whose npy data holds `size` bytes.
 
-    Raises ValueError (the message names `where`) for a header that is not npy, holds Python
-    objects, has a negative dimension, or declares more data than `size` bytes can hold.
+    Raises Refused (a ValueError whose message names `where`) for a header that is not npy,
+    holds Python objects, has a negative dimension, or declares more data than `size` bytes
+    can hold.
     """
     try:
         version = np.lib.format.read_magic(handle)
@@ -103,16 +110,14 @@ def read_npy_header(handle: IO[bytes], size: int, where: str) -> NpyHeader:
         else:
             raise ValueError(f"unsupported npy format version {version}")
     except _PARSE_ERRORS as failure:
-        raise ValueError(f"{where}: not npy data ({failure})") from None
+        raise Refused(f"{where}: not readable npy data ({failure})") from None
     header = NpyHeader(tuple(int(d) for d in shape), dtype, bool(fortran_order), handle.tell())
     if dtype.hasobject:
-        raise ValueError(
-            f"{where}: holds Python objects (dtype {dtype}); only numbers are accepted"
-        )
+        raise Refused(f"{where}: holds Python objects (dtype {dtype}); only numbers are accepted")
     if any(d < 0 for d in header.shape):
-        raise ValueError(f"{where}: declares a negative dimension, shape {header.shape}")
+        raise Refused(f"{where}: declares a negative dimension, shape {header.shape}")
     if header.offset + header.nbytes > size:
-        raise ValueError(
+        raise Refused(
             f"{where}: declares shape {header.shape} of {dtype} ({header.nbytes:,} bytes), "
             f"but holds only {max(0, size - header.offset):,} bytes of data"
         )
@@ -141,12 +146,13 @@ class NpzArchive:
         try:
             self._zip = zipfile.ZipFile(self._file)
             self.members = self._vet()
-        except ValueError as failure:  # our own checks, already phrased
+        except BaseException as failure:
             self.close()
-            raise error(str(failure)) from None
-        except (*_PARSE_ERRORS, OSError) as failure:
-            self.close()
-            raise error(f"{self.name}: not a readable .npz archive ({failure})") from None
+            if isinstance(failure, Refused):  # our own checks, already phrased
+                raise error(str(failure)) from None
+            if isinstance(failure, (*_PARSE_ERRORS, OSError)):
+                raise error(f"{self.name}: not a readable .npz archive ({failure})") from None
+            raise
 
     def __enter__(self) -> NpzArchive:
         return self
@@ -180,23 +186,23 @@ class NpzArchive:
             where = f"{self.name}: member {info.filename!r}"
             key = info.filename.removesuffix(".npy")
             if info.is_dir() or key == info.filename:
-                raise ValueError(f"{where} is not npy data (names end in .npy)")
+                raise Refused(f"{where} is not npy data (names end in .npy)")
             if key in members:
-                raise ValueError(f"{where} appears twice")
+                raise Refused(f"{where} appears twice")
             if info.flag_bits & 0x1:
-                raise ValueError(f"{where} is encrypted")
+                raise Refused(f"{where} is encrypted")
             if info.header_offset + info.compress_size > archive_size:
-                raise ValueError(f"{where} extends past the end of the file")
+                raise Refused(f"{where} extends past the end of the file")
             if info.file_size > MAX_RATIO * max(info.compress_size, 1):
                 ratio = info.file_size / max(info.compress_size, 1)
-                raise ValueError(
+                raise Refused(
                     f"{where} would inflate {ratio:,.0f} times ({info.compress_size:,} to "
                     f"{info.file_size:,} bytes); at most {MAX_RATIO:,} is accepted"
                 )
             with self._zip.open(info) as stream:
                 header = read_npy_header(stream, info.file_size, where)
             if header.offset + header.nbytes != info.file_size:
-                raise ValueError(
+                raise Refused(
                     f"{where} declares shape {header.shape} of {header.dtype} "
                     f"({header.offset + header.nbytes:,} bytes with its header), but the "
                     f"archive says it holds {info.file_size:,} bytes"

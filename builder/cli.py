@@ -298,6 +298,7 @@ def main() -> None:
         cli(prog_name="builder")
     except interrupts.Interrupted as stop:
         interrupts.ignore_stop_signals()
+        interrupts.remove_temporaries()
         click.echo(str(stop), err=True)
         sys.exit(stop.exit_status)
     except BrokenPipeError:

@@ -3,8 +3,9 @@
 SIGINT, SIGTERM, SIGHUP and SIGQUIT all raise `Interrupted` in the main thread. It derives
 from BaseException (not Exception, not KeyboardInterrupt) so that no `except Exception`
 swallows it and click does not turn it into "Aborted!"; while it unwinds, `atomic_file`
-removes its temporary file, so the previous output stays untouched. The CLI then prints
-one line and exits with 128 + the signal number, as a shell reports a killed process.
+removes its temporary file (and the CLI removes any left in TEMPORARIES), so the previous
+output stays untouched. The CLI then prints one line and exits with 128 + the signal
+number, as a shell reports a killed process.
 """
 
 from __future__ import annotations
@@ -19,6 +20,21 @@ STOP_SIGNALS = tuple(
     for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
     if hasattr(signal, name)
 )
+
+
+TEMPORARIES: set[str] = set()
+"""Temporary files being written (by `builder.io.atomic_file`); removed when a stop signal
+ends the process, wherever the signal landed (even between creating one and entering the
+`try` that would remove it)."""
+
+
+def remove_temporaries() -> None:
+    for path in list(TEMPORARIES):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        TEMPORARIES.discard(path)
 
 
 class Interrupted(BaseException):

@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import secrets
 import stat
-import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from builder.errors import DataError
+from builder.interrupts import TEMPORARIES
 
 
 class OutputPathUsage(ValueError):
@@ -76,10 +77,10 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
     if not folder.is_dir():
         raise DataError(f"{target}: folder {folder} does not exist")
     mode = _mode_to_keep(target)
-    handle, temporary = tempfile.mkstemp(prefix=".bld-", suffix=".part", dir=folder)
-    os.close(handle)
+    handle, temporary = _create_temporary(folder)
     try:
-        os.chmod(temporary, mode)  # mkstemp makes 0600
+        os.close(handle)
+        os.chmod(temporary, mode)  # created 0600, so no one reads it before this
         yield Path(temporary)
         _mode_to_keep(target)  # checked again: something may have appeared meanwhile
         os.replace(temporary, target)
@@ -87,6 +88,28 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+    finally:
+        TEMPORARIES.discard(temporary)
+
+
+def _create_temporary(folder: Path) -> tuple[int, str]:
+    """(descriptor, path) of a new empty file `.bld-XXXXXXXX.part` in `folder`, mode 0600.
+
+    The name goes into TEMPORARIES before the file exists, so a stop signal, whichever
+    thread receives it and whenever its handler runs, can never leave an unknown file.
+    """
+    for _ in range(100):
+        temporary = os.path.join(folder, f".bld-{secrets.token_hex(4)}.part")
+        TEMPORARIES.add(temporary)
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+            return os.open(temporary, flags, 0o600), temporary
+        except FileExistsError:
+            TEMPORARIES.discard(temporary)
+        except OSError:  # not created; any other exception may have come after the open
+            TEMPORARIES.discard(temporary)
+            raise
+    raise DataError(f"{folder}: cannot create a temporary file")
 
 
 def _mode_to_keep(target: Path) -> int:
@@ -212,12 +235,12 @@ def _check_member(
 
 
 def _load_npy(name: str) -> Any:
-    from builder.arrayfiles import open_regular, read_npy_header
+    from builder.arrayfiles import Refused, open_regular, read_npy_header
 
     with open_regular(name, DataError) as handle:
         try:
             header = read_npy_header(handle, os.fstat(handle.fileno()).st_size, name)
-        except ValueError as error:  # already names the file
+        except Refused as error:  # already names the file
             raise DataError(str(error)) from None
     if header.fortran_order or not header.shape:
         return np.load(name, mmap_mode="r", allow_pickle=False)  # rare layouts: map them
