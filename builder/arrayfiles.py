@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ _PARSE_ERRORS = (
     EOFError,
     zipfile.BadZipFile,
     zlib.error,
+    tokenize.TokenError,  # NumPy re-tokenises headers written by Python 2
     NotImplementedError,
     RuntimeError,
 )

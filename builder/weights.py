@@ -58,9 +58,9 @@ def load_weights(
 
 
 def _problems(expected: dict[str, WeightSpec], declared: dict[str, Any]) -> list[str]:
-    """One line per missing, mis-shaped, non-numeric or unexpected key; then, when at least
-    half of all keys (expected and found) are wrong, one line saying what the file most
-    likely is."""
+    """One line per missing, mis-shaped, non-numeric or unexpected key; then, when two or
+    more and at least half of all keys (expected and found) are wrong, one line saying what
+    the file most likely is."""
     missing, misshaped, problems = [], [], []
     for key, spec in expected.items():
         header = declared.get(key)
@@ -74,8 +74,8 @@ def _problems(expected: dict[str, WeightSpec], declared: dict[str, Any]) -> list
             problems.append(f"{key} has dtype {header.dtype}, expected a real-number array")
     unexpected = [key for key in declared if key not in expected]
     problems += [f"unexpected {key}" for key in unexpected]
-    keys = len(expected) + len(unexpected)
-    if keys and len(missing) + len(misshaped) + len(unexpected) >= keys / 2:
+    keys, wrong = len(expected) + len(unexpected), len(missing) + len(misshaped) + len(unexpected)
+    if wrong > 1 and wrong >= keys / 2:  # one wrong key says nothing about the whole file
         problems.append(_likely_mismatch(expected, declared, missing, misshaped, unexpected))
     return problems
 
