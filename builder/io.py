@@ -271,8 +271,11 @@ class NpyReader:
         start, stop, _ = rows.indices(self.shape[0])
         count = max(0, stop - start) * self.row_items
         byte_offset = self.offset + start * self.row_items * self.dtype.itemsize
-        try:
-            flat = np.fromfile(self.name, dtype=self.dtype, count=count, offset=byte_offset)
+        from builder.arrayfiles import open_regular
+
+        try:  # reopened as a regular file each time: it may have been replaced meanwhile
+            with open_regular(self.name, DataError) as handle:
+                flat = np.fromfile(handle, dtype=self.dtype, count=count, offset=byte_offset)
         except OSError as error:
             raise DataError(f"{self.name}: cannot read: {error.strerror or error}") from None
         if flat.size != count:  # the file shrank since it was checked
