@@ -7,14 +7,17 @@ commands so that `builder validate` never loads the NumPy engine.
 
 from __future__ import annotations
 
+import math
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar
 
 import click
 
-from builder import __version__
+from builder import __version__, interrupts
 from builder.errors import BuilderError
 from builder.sizes import format_bytes
 
@@ -34,6 +37,8 @@ def _reports_errors(command: F) -> F:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            interrupts.quiet_exit_on_closed_stdout()
 
     return wrapper  # type: ignore[return-value]
 
@@ -74,6 +79,8 @@ def schema(output: str | None) -> None:
     """Print the JSON Schema of config files (for editors and CI)."""
     from builder.spec.schema import schema_text
 
+    if output is not None:
+        _vet_output(output, "'-o' / '--output'")
     text = schema_text()
     if output is None:
         click.echo(text, nl=False)
@@ -84,24 +91,53 @@ def schema(output: str | None) -> None:
 
 
 class ByteSize(click.ParamType):
-    """A memory size: `4GiB`, `512MB`, `1g`, or a plain number of bytes (powers of 1024)."""
+    """A memory size: `4GiB`, `512MB`, `1g`, or a plain number of bytes (powers of 1024).
+
+    The whole text must match: junk after the unit (`4GiBberish`, `2tons`) and sizes that
+    are not finite or do not fit 64 bits (`1e400`) are usage errors.
+    """
 
     name = "size"
-    _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+    _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+    _PATTERN = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:e([+-]?\d{1,4}))?([kmgt]?)(?:ib|b)?")
+    LIMIT = 2**63 - 1
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             return value
         text = str(value).strip().lower().replace(" ", "")
-        number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-        unit = text[len(number) :].removesuffix("ib").removesuffix("b")[:1]
-        try:
-            size = float(number) * self._UNITS[unit]
-        except (ValueError, KeyError):
+        match = self._PATTERN.fullmatch(text)
+        if match is None:
             self.fail(f"{value!r} is not a size such as 4GiB, 512MB or 1000000", param, ctx)
+        number, exponent, unit = match.groups()
+        size = float(f"{number}e{exponent or 0}") * self._UNITS[unit]
+        if not math.isfinite(size) or size > self.LIMIT:
+            self.fail(f"{value!r} is too large (at most 2**63 - 1 bytes)", param, ctx)
         if size < 1:
             self.fail(f"{value!r} must be at least one byte", param, ctx)
         return int(size)
+
+
+@contextmanager
+def _memory_hint() -> Iterator[None]:
+    """The library's memory refusals name no option; commands with --max-memory add it."""
+    from builder.errors import ResourceError
+
+    try:
+        yield
+    except ResourceError as error:
+        raise ResourceError(f"{error} (raise it with --max-memory)") from None
+
+
+def _vet_output(output: str, param: str, **reads: str | None) -> None:
+    """Refuse a bad output path before any work: usage errors (exit 2) for a folder or an
+    empty path, DataError (exit 1) for a device/FIFO or a file the command reads."""
+    from builder.io import OutputPathUsage, check_output_path
+
+    try:
+        check_output_path(output, reads)
+    except OutputPathUsage as error:
+        raise click.BadParameter(str(error), param_hint=param) from None
 
 
 def _parse(config: str) -> Any:
@@ -190,7 +226,7 @@ def graph(config: str, fmt: str) -> None:
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(),
+    type=click.Path(),  # a folder of images is allowed; other folders are refused
     help="Input array: .npy (read chunk by chunk, may exceed RAM) or .npz; or a .png/.jpg "
     "image or a folder of them (extra 'images').",
 )
@@ -210,7 +246,7 @@ def graph(config: str, fmt: str) -> None:
 )
 @click.option(
     "--weights",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Weights .npz (default: initialise from the seed).",
 )
 @click.option(
@@ -278,8 +314,9 @@ def run(
     suffix = output.lower().rpartition(".")[2] if output is not None and "." in output else ""
     if output is not None and suffix not in ("npy", "npz"):
         raise click.UsageError(f"--output must end in .npy or .npz, got {output!r}")
+    if output is not None:
+        _vet_output(output, "'--output'", config=config, weights=weights, input=input_path)
     from builder.engines import attach
-    from builder.errors import ResourceError
 
     model = _load_model(config)
     attach(model, engine, profile=profile)
@@ -289,7 +326,7 @@ def run(
             f"the model has {len(outputs)} outputs ({', '.join(outputs)}): use --output Y.npz "
             "(one array per output name)"
         )
-    try:
+    with _memory_hint():
         run_model(
             model,
             input_path=input_path,
@@ -304,8 +341,6 @@ def run(
             profile=profile,
             interpolation=interpolation,
         )
-    except ResourceError as error:
-        raise ResourceError(f"{error} (raise it with --max-memory)") from None
 
 
 @cli.command()
@@ -319,6 +354,7 @@ def run(
 @_reports_errors
 def init(config: str, output: str, seed: int | None) -> None:
     """Write the initial weights of CONFIG to a .npz file (keys `<layer>/<weight>`)."""
+    _vet_output(output, "'-o' / '--output'", config=config)
     model = _load_model(config)
     model.init_weights(seed)
     model.save_weights(output)
@@ -355,7 +391,8 @@ def import_(model: str, output: str, weights: str | None, max_memory: int) -> No
     """
     from builder.interop.keras_import import import_keras
 
-    result = import_keras(model, output, weights, max_memory)
+    with _memory_hint():
+        result = import_keras(model, output, weights, max_memory)
     click.echo(
         f"{output}: written"
         + (f"; weights in {result.weights_path}" if result.weights_path else "")
@@ -419,4 +456,15 @@ def layers(type_name: str | None) -> None:
 
 
 def main() -> None:
-    cli()
+    """The `builder` executable: stop signals are handled first, so that even Ctrl-C during
+    start-up ends with one line and exit status 128 + signal, never a traceback."""
+    interrupts.install()
+    try:
+        cli(prog_name="builder")
+    except interrupts.Interrupted as stop:
+        interrupts.ignore_stop_signals()
+        interrupts.remove_temporaries()
+        click.echo(str(stop), err=True)
+        sys.exit(stop.exit_status)
+    except BrokenPipeError:
+        interrupts.quiet_exit_on_closed_stdout()

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from builder.errors import DataError
+from builder.arrayfiles import open_regular
+from builder.errors import DataError, missing_extra
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MODES = {1: "L", 3: "RGB"}
@@ -38,7 +39,10 @@ def image_files(path: str | os.PathLike[str]) -> list[Path]:
         p for p in root.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES)
     )
     if not found:
-        raise DataError(f"{root}: no .png, .jpg or .jpeg files in this folder")
+        raise DataError(
+            f"{root}: not a regular file (a folder is read as images, and it holds no .png, "
+            ".jpg or .jpeg file)"
+        )
     return found
 
 
@@ -66,7 +70,7 @@ def load_images(
 def _read(image_module: Any, file: Path, size: tuple[int, int], mode: str, how: str) -> Any:
     """One image as an (H, W, C) float array; a DataError naming the file when unreadable."""
     try:
-        with image_module.open(file) as image:
+        with open_regular(file, DataError) as handle, image_module.open(handle) as image:
             image = image.convert(mode) if image.mode != mode else image
             if image.size != (size[1], size[0]):  # Pillow sizes are (width, height)
                 resample = getattr(image_module.Resampling, how.upper())
@@ -74,7 +78,8 @@ def _read(image_module: Any, file: Path, size: tuple[int, int], mode: str, how: 
             pixels = np.asarray(image, dtype=np.float64)
     except FileNotFoundError:
         raise DataError(f"{file}: no such file") from None
-    except (OSError, ValueError) as error:  # Pillow's UnidentifiedImageError is an OSError
+    except (OSError, ValueError, image_module.DecompressionBombError) as error:
+        # Pillow's UnidentifiedImageError is an OSError; a decompression bomb is refused
         raise DataError(f"{file}: cannot read the image: {error}") from None
     return pixels.reshape(size[0], size[1], -1)
 
@@ -83,7 +88,5 @@ def _pillow() -> Any:
     try:
         from PIL import Image
     except ImportError:
-        raise DataError(
-            "reading images needs the 'images' extra: pip install \"yaml-model-builder[images]\""
-        ) from None
+        raise missing_extra("reading images", "images") from None
     return Image

@@ -50,6 +50,11 @@ MAX_NODES = 100_000  # after alias expansion
 _MAX_DEPTH = 100
 
 _TOO_MANY_NODES = f"document too large after alias expansion (more than {MAX_NODES:,} nodes)"
+# Met while composing, before any alias is expanded: the text itself is that large.
+_TOO_LARGE = (
+    f"the config is too large: more than {MAX_NODES:,} YAML values (layers, keys and "
+    "values all count); split the model or describe repeated blocks more compactly"
+)
 _TOO_DEEP = f"the config is nested too deeply (more than {_MAX_DEPTH} levels)"
 
 _YAML_TAG_PREFIX = "tag:yaml.org,2002:"
@@ -277,7 +282,7 @@ class _Composer(Composer, Resolver):
             return self._composed(parent, index)
         self._count += 1
         if self._count > MAX_NODES:  # stop early: the expanded count can only be larger
-            raise ComposerError(None, None, _TOO_MANY_NODES, event.start_mark)
+            raise ComposerError(None, None, _TOO_LARGE, event.start_mark)
         if event.anchor in self.anchors:
             first = self.anchors[event.anchor].start_mark.line + 1
             message = f"duplicate anchor '{event.anchor}' (first defined on line {first})"

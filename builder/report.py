@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,10 +161,10 @@ class SummaryReport:
         )
 
     def __str__(self) -> str:
-        lines = text_table(self.table())
+        lines = text_table([tuple(literal(cell) for cell in cells) for cells in self.table()])
         width = max(len(line) for line in lines)
         body = [
-            f'Model: "{self.name}"',
+            f'Model: "{literal(self.name)}"',
             "_" * width,
             lines[0],
             "=" * width,
@@ -182,7 +183,8 @@ class SummaryReport:
             *(markdown_row(cells) for cells in rows),
         ]
         bullets = [f"- {line}" for line in self.totals()]
-        return "\n".join([f'### Model: "{self.name}"', "", *table, "", *bullets]) + "\n"
+        name = literal(self.name, markdown=True)
+        return "\n".join([f'### Model: "{name}"', "", *table, "", *bullets]) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document as plain data: the SPEC section 7 keys, then `batch_size`, `memory`."""
@@ -289,8 +291,21 @@ def text_table(table: list[tuple[str, ...]]) -> list[str]:
 
 
 def markdown_row(cells: tuple[str, ...] | list[str]) -> str:
-    """`| a | b |`, with any `|` inside a cell escaped."""
-    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+    """`| a | b |`, each cell printed literally (`|`, `<`, `*`, ... escaped)."""
+    return "| " + " | ".join(literal(cell, markdown=True) for cell in cells) + " |"
+
+
+# Characters Markdown (GitHub's CommonMark) would read as markup or HTML inside a line;
+# `_` only at a word's edge, since `conv2d_1` can never start emphasis.
+_MARKUP = re.compile(r"[\\`*\[\]<>|~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def literal(text: str, markdown: bool = False) -> str:
+    """`text` as it should print: control characters as escapes (a newline as `\\n`, so
+    it cannot break a line or a table), and for Markdown every markup character
+    backslash-escaped (`<script>` shows as text, `|` stays in its cell)."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return _MARKUP.sub(lambda found: "\\" + found.group(0), shown) if markdown else shown
 
 
 def readable_count(count: int) -> str:

@@ -54,7 +54,7 @@ def run_model(
     elif is_image_input(str(input_path)):
         x, names = _image_input(model, str(input_path), interpolation, max_memory)
     else:
-        x = _file_input(model, str(input_path), input_key)
+        x = _file_input(model, str(input_path), input_key, max_memory)
     count = next(iter(x.values())).shape[0] if isinstance(x, dict) else x.shape[0]
     to_npz = output is not None and output.lower().endswith(".npz")
     profiler = Profile(model.plan) if profile else None
@@ -86,7 +86,7 @@ def run_model(
     return None if output is not None else y
 
 
-def _file_input(model: Model, path: str, key: str | None) -> Any:
+def _file_input(model: Model, path: str, key: str | None, max_memory: int) -> Any:
     """The input as an array or a row reader, checked by the model; errors name the file.
     A model with several inputs reads one array per input name from an `.npz`."""
     names = list(model.input_shapes)
@@ -95,11 +95,13 @@ def _file_input(model: Model, path: str, key: str | None) -> Any:
             f"{path}: --input-key picks one array, but the model has {len(names)} inputs; "
             "they are read by name from the .npz"
         )
-    arrays = load_named_arrays(path, names) if len(names) > 1 else None  # errors name the file
+    # the readers' own errors name the file already
+    if len(names) > 1:
+        found: Any = load_named_arrays(path, names)
+    else:
+        found = load_array(path, key, model.input_shape, max_memory)
     try:
-        if arrays is not None:
-            return model.check_inputs(arrays)
-        return model.check_input(load_array(path, key))
+        return model.check_inputs(found) if len(names) > 1 else model.check_input(found)
     except DataError as error:
         raise DataError(f"{path}: {error}") from None
 
@@ -171,7 +173,7 @@ def _preview(
 ) -> str:
     label = "output" if name is None else f"output {name!r}"
     lines = [f"{label}: shape {y.shape}, dtype {y.dtype}"]
-    flat = y.reshape(len(y), -1)
+    flat = y.reshape(len(y), math.prod(y.shape[1:]))  # -1 fails for zero samples
     if names is not None:
         rows = len(names)
     with np.printoptions(precision=5, suppress=True, linewidth=120):

@@ -116,7 +116,10 @@ def test_empty_folder_and_unreadable_image(tmp_path: Path) -> None:
     model = flatten_model(tmp_path, "[1, 1, 3]")
     (tmp_path / "empty").mkdir()
     result = invoke("run", model, "--input", str(tmp_path / "empty"))
-    assert result.stderr == f"{tmp_path / 'empty'}: no .png, .jpg or .jpeg files in this folder\n"
+    assert (
+        result.stderr
+        == f"{tmp_path / 'empty'}: not a regular file (a folder is read as images, and it holds no .png, .jpg or .jpeg file)\n"
+    )
     bad = tmp_path / "bad.png"
     bad.write_text("not a png")
     result = invoke("run", model, "--input", str(bad))

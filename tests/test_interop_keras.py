@@ -185,7 +185,7 @@ def test_zip_bomb_is_refused_before_decompressing(tmp_path: Path) -> None:
 
 def test_member_over_the_memory_cap_is_refused(tmp_path: Path) -> None:
     (line,) = import_refused(FIXTURES / "seq_cnn.keras", tmp_path, "--max-memory", "1000")
-    assert "over the 1,000-byte limit (--max-memory)" in line
+    assert "over the memory limit of 1000.00 B (raise it with --max-memory)" in line
 
 
 def test_truncated_archive_is_refused(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
-from builder.errors import DataError
+from builder.errors import DataError, ResourceError
 from builder.interop import require_h5py
+from builder.sizes import format_bytes
 
 MAX_RATIO = 1000
 """Largest accepted compression ratio of a zip member (uncompressed / compressed)."""
@@ -115,9 +116,9 @@ def _read_archive(path: str, max_bytes: int) -> KerasFile:
 def _check_member(path: str, info: zipfile.ZipInfo, max_bytes: int) -> None:
     cap = min(max_bytes, MAX_CONFIG_BYTES) if info.filename.endswith(".json") else max_bytes
     if info.file_size > cap:
-        raise DataError(
-            f"{path}: member {info.filename} declares {info.file_size:,} bytes, over the "
-            f"{cap:,}-byte limit (--max-memory)"
+        raise ResourceError(
+            f"{path}: member {info.filename} declares {format_bytes(info.file_size)}, over the "
+            f"memory limit of {format_bytes(cap)}"
         )
     if info.file_size > MAX_RATIO * max(info.compress_size, 1):
         raise DataError(

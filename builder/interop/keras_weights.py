@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from builder.errors import WeightsError
+from builder.errors import ResourceError, WeightsError
 from builder.interop.keras_config import FlatLayer
 from builder.layers.base import WeightSpec
+from builder.sizes import format_bytes
 
 
 def read_weights(
@@ -60,8 +61,8 @@ def read_weights(
                 continue
             total += int(np.prod(shape)) * dtype.itemsize
             if total > max_bytes:
-                raise WeightsError(
-                    f"{filename}: weights exceed the {max_bytes:,}-byte limit (--max-memory)"
+                raise ResourceError(
+                    f"{filename}: the weights exceed the memory limit of {format_bytes(max_bytes)}"
                 )
             found[key] = np.ascontiguousarray(dataset[()], dtype=dtype)
         extra = len(datasets) - len(wanted)

@@ -80,13 +80,45 @@ def conv2d(
         bias = bias.astype(x.dtype, copy=False)
     if kh == kw == 1 and tuple(strides) == (1, 1) and groups == 1:
         _pointwise(x, kernel.reshape(channels, filters), bias, out)
-    else:
-        pad_h = padding_amounts(height, kh, strides[0], padding, dilation[0])
-        pad_w = padding_amounts(width, kw, strides[1], padding, dilation[1])
-        sh, sw = strides
-        dh, dw = dilation
-        _im2col_conv(x, kernel, bias, out, pad_h, pad_w, (sh, sw), (dh, dw), groups)
+        return out
+    rows = _real_window(height, out_h, kh, strides[0], dilation[0], padding)
+    cols = _real_window(width, out_w, kw, strides[1], dilation[1], padding)
+    if rows is None or cols is None:  # every tap reads padding: the output is the bias
+        out[...] = 0 if bias is None else bias
+        return out
+    (taps_h, in_h, pad_h, sh, dh), (taps_w, in_w, pad_w, sw, dw) = rows, cols
+    kernel, x = kernel[taps_h, taps_w], x[:, in_h, in_w]
+    _im2col_conv(x, kernel, bias, out, pad_h, pad_w, (sh, sw), (dh, dw), groups)
     return out
+
+
+def _real_window(
+    length: int, out_length: int, kernel: int, stride: int, dilation: int, padding: str
+) -> tuple[slice, slice, tuple[int, int], int, int] | None:
+    """The part of one axis the convolution really needs: (kernel taps, input cells,
+    (before, after) padding, stride, dilation), or None when every tap reads padding.
+
+    Tap a of output i reads padded cell i·stride + a·dilation, a real cell when it lies in
+    [before, before + length). Taps real for no output multiply zeros and are dropped;
+    input cells no remaining tap reads are cropped; the padding shrinks to match. For
+    ordinary layers nothing changes; for a dilation or stride of 10¹² with `same` padding
+    this keeps the padded input as small as the real one (and Python's huge integers out of
+    NumPy's strides: a stride or dilation that is never applied becomes 1).
+    """
+    before, _ = padding_amounts(length, kernel, stride, padding, dilation)
+    first = max(0, -(-(before - (out_length - 1) * stride) // dilation))
+    last = min(kernel - 1, (before + length - 1) // dilation)
+    if first > last:
+        return None
+    # Padded cells read: [first·dilation, + span); as input indices [begin, end).
+    span = (out_length - 1) * stride + (last - first) * dilation + 1
+    begin = first * dilation - before
+    end = begin + span
+    cells = slice(max(0, begin), min(length, end))
+    pad = (max(0, -begin), max(0, end - length))
+    stride = stride if out_length > 1 else 1
+    dilation = dilation if last > first else 1
+    return slice(first, last + 1), cells, pad, stride, dilation
 
 
 def _pointwise(

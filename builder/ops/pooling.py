@@ -145,8 +145,12 @@ def _real_taps(
     end = min(out_length, floor((length − 1 + before − a)/stride) + 1).
     """
     before, _ = padding_amounts(length, pool, stride, padding)
+    # Only a in [before − (out_length − 1)·stride, before + length − 1] can land on a real
+    # cell: at most 2·length taps, however large the window (a 10¹² pool_size ends at once).
+    lowest = max(0, before - (out_length - 1) * stride)
+    highest = min(pool - 1, before + length - 1)
     taps = []
-    for a in range(pool):
+    for a in range(lowest, highest + 1):
         offset = a - before
         first = max(0, -(offset // stride))
         end = min(out_length, (length - 1 - offset) // stride + 1)

@@ -105,7 +105,10 @@ DataFormat = Annotated[Literal["channels_last"], BeforeValidator(_channels_last)
 """Keras's `data_format`, accepted so Keras configs carry over; only channels_last exists here."""
 Initializer = Literal[INITIALIZER_NAMES]  # type: ignore[valid-type]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
-LayerName = Annotated[str, Field(pattern=NAME_PATTERN)]
+MAX_NAME_LENGTH = 255
+"""A layer name becomes part of a file name inside weights archives (`<layer>/<weight>.npy`):
+most file systems and zip tools accept 255 bytes per name."""
+LayerName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH)]
 
 
 def list_as_tuple(value: Any) -> Any:

@@ -239,6 +239,10 @@ _FORMATTERS: dict[str, Callable[[_Detail], str]] = {
     "less_than": _received("must be < {lt}"),
     "less_than_equal": _received("must be <= {le}"),
     "too_short": lambda d: f"must have at least {d.ctx.get('min_length')} item(s)",
+    "string_too_long": lambda d: (
+        f"must be at most {d.ctx.get('max_length')} characters long, got "
+        f"{len(d.value) if isinstance(d.value, str) else 'more'}"
+    ),
     "string_pattern_mismatch": _received("must match {pattern} (letters, digits, _ . -)"),
 }
 """Pydantic error kind → the message the user reads; other kinds keep Pydantic's own."""
