@@ -171,8 +171,8 @@ def graph(config: str, fmt: str) -> None:
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(dir_okay=False),
-    help="Input array: .npy (read chunk by chunk, may exceed RAM) or .npz.",
+    type=click.Path(),
+    help="Input array: .npy (read chunk by chunk, may exceed RAM) or .npz; with --dask, .npy or Zarr.",
 )
 @click.option("--input-key", help="Which array of an .npz input to use (default: its only array).")
 @click.option(
@@ -187,7 +187,9 @@ def graph(config: str, fmt: str) -> None:
     help="Weights .npz (default: initialise from the seed).",
 )
 @click.option(
-    "--output", type=click.Path(dir_okay=False), help="Write the output array to this .npy file."
+    "--output",
+    type=click.Path(),
+    help="Write the output array to this .npy file (with --dask, or a Zarr array).",
 )
 @click.option(
     "--batch-size",
@@ -206,6 +208,12 @@ def graph(config: str, fmt: str) -> None:
     show_default=True,
     help="Refuse work needing more memory than this.",
 )
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="ADDRESS",
+    help="Run on a Dask cluster: tcp://host:port or local[:N] (extra [dask]).",
+)
 @_reports_errors
 def run(
     config: str,
@@ -217,6 +225,7 @@ def run(
     batch_size: int | None,
     seed: int | None,
     max_memory: int,
+    dask_address: str | None,
 ) -> None:
     """Run a forward pass of CONFIG on --input X.npy|X.npz or on --random N samples.
 
@@ -232,6 +241,13 @@ def run(
     if input_key is not None and input_path is None:
         raise click.UsageError("--input-key needs --input")
     model = _load_model(config)
+    if dask_address is not None:
+        from builder.distributed import run_dask
+
+        if input_path is None or input_key is not None:
+            raise click.UsageError("--dask needs --input (a .npy file or a Zarr array)")
+        run_dask(model, dask_address, input_path, output, weights, seed, batch_size, max_memory)
+        return
     run_model(
         model,
         input_path=input_path,

@@ -1,0 +1,151 @@
+"""`builder run --dask` throughput: local run vs a local Dask cluster of 1 and 2 workers (issue 16).
+
+    python benchmarks/bench_dask.py [--samples 100000] [--batch-size 256] [--config PATH]
+
+On one `.npy` input of N seed-CNN samples (uniform [0, 1), float32), each mode writes a
+`.npy` output the way `builder run` does, and reports wall time and samples/s:
+
+- local, BLAS default threads: `run_model`, in this process (what `builder run` does);
+- local, 1 BLAS thread: the same in a child process with OPENBLAS_NUM_THREADS=1;
+- dask local:1 and local:2: `LocalCluster` of 1 or 2 worker processes, one thread and
+  one BLAS thread each; the cluster start is timed apart from the run.
+
+Overhead per chunk = (dask local:1 run - local 1-thread run) / chunks: what Dask adds to
+each block (scheduling, reading the rows in the worker, shipping the result back) when the
+arithmetic is the same. Every output is compared with the local one (rtol 1e-5). The load
+average before and after shows how busy the shared machine was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # run from anywhere without installing builder
+
+from machine import header_lines  # noqa: E402
+
+from builder.config import parse  # noqa: E402
+from builder.graph import compile_spec  # noqa: E402
+from builder.model import Model  # noqa: E402
+
+SEED_CNN = HERE.parent / "configs" / "seed_cnn.yaml"
+
+
+def model_of(config: Path) -> Model:
+    model = compile_spec(parse(str(config)))
+    model.init_weights()
+    return model
+
+
+def run_local(config: Path, source: Path, target: Path, batch: int) -> float:
+    """Seconds for `builder run`'s local path (read, forward, streaming atomic write)."""
+    from builder.runner import run_model
+
+    model = model_of(config)
+    start = time.perf_counter()
+    run_model(
+        model, input_path=str(source), input_key=None, random_count=None, weights=None,
+        output=str(target), batch_size=batch, seed=None, max_memory=4 * 1024**3,
+        echo=lambda _: None,
+    )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def run_local_one_thread(config: Path, source: Path, target: Path, batch: int) -> float:
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(config),
+        str(source),
+        str(target),
+        str(batch),
+    ]
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return float(json.loads(done.stdout)["seconds"])
+
+
+def run_dask(
+    config: Path, source: Path, target: Path, batch: int, workers: int
+) -> tuple[float, float]:
+    """(cluster start seconds, run seconds) for `--dask local:N`, the run as `run_dask` does it."""
+    from builder.distributed import compute_to_npy, connect, open_input, predict_dask
+
+    model = model_of(config)
+    start = time.perf_counter()
+    with connect(f"local:{workers}") as client:
+        started = time.perf_counter()
+        threads = set(client.run(lambda: os.environ.get("OPENBLAS_NUM_THREADS")).values())
+        assert threads == {"1"}, threads  # one BLAS thread per worker, as the settings say
+        begin = time.perf_counter()
+        y = predict_dask(model, open_input(str(source), batch), batch)
+        compute_to_npy(client, y, str(target), progress=False)
+        end = time.perf_counter()
+    return started - start, end - begin
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--config", type=Path, default=SEED_CNN)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        config, source, target, batch = args.child
+        print(
+            json.dumps({"seconds": run_local(Path(config), Path(source), Path(target), int(batch))})
+        )
+        return
+
+    n, batch = args.samples, args.batch_size
+    chunks = math.ceil(n / batch)
+    settings = {
+        "config": f"{args.config.name}, {n:,} samples, --batch-size {batch} ({chunks} chunks)",
+        "dask": "LocalCluster(processes, threads_per_worker=1, OPENBLAS/OMP/MKL_NUM_THREADS=1)",
+        "load": f"1-min load average {os.getloadavg()[0]:.2f} before the runs",
+    }
+    print("\n".join(header_lines(settings)))
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "x.npy"
+        shape = (n, *model_of(args.config).input_shape)
+        np.save(source, np.random.default_rng(0).uniform(0, 1, size=shape).astype("float32"))
+        out = {name: Path(folder) / f"{name}.npy" for name in ("local", "local1", "dask1", "dask2")}
+
+        rows: list[tuple[str, float, str]] = []
+        local = run_local(args.config, source, out["local"], batch)
+        rows.append(("local (BLAS default threads)", local, ""))
+        local1 = run_local_one_thread(args.config, source, out["local1"], batch)
+        rows.append(("local (1 BLAS thread)", local1, ""))
+        for workers in (1, 2):
+            start, seconds = run_dask(args.config, source, out[f"dask{workers}"], batch, workers)
+            rows.append((f"--dask local:{workers}", seconds, f"cluster start {start:.1f} s"))
+
+        expected = np.load(out["local"])
+        for name in ("local1", "dask1", "dask2"):
+            np.testing.assert_allclose(np.load(out[name]), expected, rtol=1e-5, atol=1e-6)
+
+    print(f"\n{'mode':<30} {'seconds':>8} {'samples/s':>10}  note")
+    for name, seconds, note in rows:
+        print(f"{name:<30} {seconds:8.2f} {n / seconds:10,.0f}  {note}")
+    dask1 = rows[2][1]
+    print(f"\noverhead per chunk (dask local:1 - local 1 thread) / {chunks}: "
+          f"{(dask1 - local1) / chunks * 1e3:.2f} ms")  # fmt: skip
+    print("outputs: all equal to the local run within rtol 1e-5")
+    print(f"load:    1-min load average {os.getloadavg()[0]:.2f} after the runs")
+
+
+if __name__ == "__main__":
+    main()
