@@ -91,7 +91,8 @@ def predict_dask(
     if batch_size is not None or chunk < widest or x.numblocks[1:] != (1,) * (x.ndim - 1):
         x = x.rechunk({0: chunk, **{axis: -1 for axis in range(1, x.ndim)}})
     model.weights  # noqa: B018 - materialise the weights here, not once per worker
-    shipped = dask.delayed(model, name=f"builder-model-{uuid.uuid4().hex}")
+    run = uuid.uuid4().hex  # keys unique per call: runs sharing a scheduler never mix
+    shipped = dask.delayed(model, name=f"builder-model-{run}")
     out_shape = model.output_shape
     return da.map_blocks(
         _forward_block,
@@ -102,7 +103,7 @@ def predict_dask(
         drop_axis=list(range(1, x.ndim)),
         new_axis=list(range(1, 1 + len(out_shape))),
         meta=np.empty((0,) * (1 + len(out_shape)), dtype=model.dtype),
-        name="builder-forward",
+        name=f"builder-forward-{run}",
     )
 
 
@@ -254,7 +255,7 @@ def compute_to_npy(client: Any, y: Any, path: str, progress: bool) -> None:
 
         write_npy_streaming(path, tuple(y.shape), y.dtype, parts())
         if shown is not None:
-            shown.join(timeout=1.0)
+            shown.join(timeout=10.0)
     except BaseException:
         client.cancel(futures)
         raise
@@ -291,7 +292,6 @@ def _show_progress(futures: list[Any]) -> threading.Thread:
     def draw() -> None:
         with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(Exception):
             progress(futures, multi=False)
-        sys.stderr.write("\n")
 
     thread = threading.Thread(target=draw, daemon=True)
     thread.start()
@@ -380,15 +380,25 @@ def run_dask(
         raise DataError("printing needs the whole output in memory; use --output")
     progress = sys.stderr.isatty()
     with connect(address) as client:
-        if output is None:
-            from builder.runner import preview
+        try:
+            if output is None:
+                from builder.runner import preview
 
-            result = np.asarray(client.compute(y).result())
-            echo(preview(model, result))
-            return result
-        if is_zarr(output):
-            compute_to_zarr(client, y, output, progress)
-        else:
-            compute_to_npy(client, y, output, progress)
+                result = np.asarray(client.compute(y).result())
+                echo(preview(model, result))
+                return result
+            if is_zarr(output):
+                compute_to_zarr(client, y, output, progress)
+            else:
+                compute_to_npy(client, y, output, progress)
+        except BuilderError:
+            raise
+        except Exception as error:  # a task or the cluster failed: Dask's retries are spent
+            raise ClusterError(f"--dask {address}: the run failed: {_first_line(error)}") from None
     echo(f"{output}: wrote {tuple(y.shape)} {model.dtype}")
     return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

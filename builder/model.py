@@ -192,6 +192,14 @@ class Model:
             out[start : start + len(part)] = part
         return out
 
+    def predict_dask(
+        self, x: Any, batch_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY
+    ) -> Any:
+        """Lazy output for a Dask array x (extra `[dask]`): `builder.distributed.predict_dask`."""
+        from builder.distributed import predict_dask
+
+        return predict_dask(self, x, batch_size, max_memory)
+
     def iter_chunks(
         self, x: np.ndarray, batch_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY
     ) -> Iterator[tuple[int, np.ndarray]]:

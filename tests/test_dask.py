@@ -26,7 +26,7 @@ from distributed import Client, LocalCluster
 
 from builder.cli import cli
 from builder.config import parse
-from builder.distributed import MISSING_EXTRA, predict_dask, run_dask
+from builder.distributed import MISSING_EXTRA, run_dask
 from builder.graph import compile_spec
 from builder.model import Model
 
@@ -161,7 +161,7 @@ def test_predict_dask_ships_the_model_as_one_key() -> None:
     import dask.array as da
 
     model, x = model_of(), digits(130, seed=3)
-    y = predict_dask(model, da.from_array(x, chunks=(50, 28, 28, 1)), batch_size=40)
+    y = model.predict_dask(da.from_array(x, chunks=(50, 28, 28, 1)), batch_size=40)
     graph = dict(y.__dask_graph__())
     holding = [
         key for key, node in graph.items() if isinstance(getattr(node, "value", None), Model)
@@ -268,3 +268,28 @@ def test_missing_extra_says_what_to_install(
         == "builder run --dask needs the 'dask' extra: pip install \"yaml-model-builder[dask]\"\n"
     )
     assert MISSING_EXTRA in result.stderr
+
+
+def test_a_failing_task_is_one_line_and_leaves_no_output(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    source = zarr.open_array(
+        tmp_path / "x.zarr", mode="w", shape=(20, 28, 28, 1), chunks=(10, 28, 28, 1), dtype="f4"
+    )
+    source[:] = digits(20)
+    root = tmp_path / "x.zarr"
+    chunk = next(p for p in (root / "c" / "1" / "0" / "0" / "0", root / "1.0.0.0") if p.exists())
+    chunk.write_bytes(b"not a compressed chunk")  # the second block cannot be decoded
+    args = [
+        "run",
+        SEED_CNN,
+        "--input",
+        str(tmp_path / "x.zarr"),
+        "--output",
+        str(tmp_path / "y.zarr"),
+    ]
+    result = invoke(*args, "--batch-size", "10", "--dask", cluster.scheduler_address)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"--dask {cluster.scheduler_address}: the run failed: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.zarr"]
