@@ -13,6 +13,7 @@ Dask, distributed and zarr are the `[dask]` extra and are imported only here, la
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -180,8 +181,28 @@ class _NpyRows:
 # --- the cluster ---------------------------------------------------------------------
 
 
+class _QuietCancel(logging.Filter):
+    """Drops the traceback Dask's `sync` logs when Ctrl-C lands before its future exists
+    (its cancel callback then reads an unassigned name); the interrupt itself goes on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "sync.<locals>.cancel" not in record.getMessage()
+
+
 @contextlib.contextmanager
 def connect(address: str) -> Iterator[Any]:
+    """`_connect` with Dask's Ctrl-C race kept off the user's terminal."""
+    quiet, logger = _QuietCancel(), logging.getLogger("tornado.application")
+    logger.addFilter(quiet)
+    try:
+        with _connect(address) as client:
+            yield client
+    finally:
+        logger.removeFilter(quiet)
+
+
+@contextlib.contextmanager
+def _connect(address: str) -> Iterator[Any]:
     """A `distributed.Client` for `tcp://host:port` (an existing scheduler) or `local[:N]`
     (a LocalCluster of N single-threaded worker processes; N defaults to the cores)."""
     require_dask()
@@ -194,7 +215,9 @@ def connect(address: str) -> Iterator[Any]:
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                host="127.0.0.1",
+                # a free port: Dask serves HTTP even without a dashboard, and 8787 may be taken
+                dashboard_address=":0",
                 # one BLAS thread per worker process, so workers do not oversubscribe cores
                 env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
             ) as cluster,

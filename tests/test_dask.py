@@ -42,7 +42,7 @@ def cluster() -> Iterator[LocalCluster]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # HTTP is served anyway; 8787 may be another cluster's
     ) as local:
         yield local
 
