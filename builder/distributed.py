@@ -209,8 +209,15 @@ def _connect(address: str) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if address == "local" or address.startswith("local:"):
+        import dask
+
         workers = _local_workers(address)
+        # Dask's nannies set MALLOC_TRIM_THRESHOLD_, which turns off glibc's adaptive mmap
+        # threshold: every large activation is then a fresh mmap, and a worker spent ~1.6x
+        # the CPU of a local run on the seed CNN (bench_dask.py). None unsets it.
+        untrimmed = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
         with (
+            dask.config.set(untrimmed),
             LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
