@@ -117,7 +117,7 @@ def main() -> None:
     chunks = math.ceil(n / batch)
     settings = {
         "config": f"{args.config.name}, {n:,} samples, --batch-size {batch} ({chunks} chunks)",
-        "dask": "LocalCluster(processes, threads_per_worker=1, OPENBLAS/OMP/MKL_NUM_THREADS=1)",
+        "dask": "LocalCluster(processes, 1 thread, OPENBLAS/OMP/MKL_NUM_THREADS=1, no MALLOC_TRIM)",
         "load": f"1-min load average {os.getloadavg()[0]:.2f} before the runs",
     }
     print("\n".join(header_lines(settings)))
