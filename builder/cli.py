@@ -228,7 +228,7 @@ def graph(config: str, fmt: str) -> None:
     "input_path",
     type=click.Path(),  # a folder of images is allowed; other folders are refused
     help="Input array: .npy (read chunk by chunk, may exceed RAM) or .npz; or a .png/.jpg "
-    "image or a folder of them (extra 'images').",
+    "image or a folder of them (extra 'images'); with --dask, .npy or a Zarr array.",
 )
 @click.option(
     "--interpolation",
@@ -251,8 +251,9 @@ def graph(config: str, fmt: str) -> None:
 )
 @click.option(
     "--output",
-    type=click.Path(dir_okay=False),
-    help="Write the output to this .npy file, or to an .npz (one array per output name).",
+    type=click.Path(),
+    help="Write the output to this .npy file, or to an .npz (one array per output name); "
+    "with --dask, .npy or a Zarr array.",
 )
 @click.option(
     "--batch-size",
@@ -283,6 +284,12 @@ def graph(config: str, fmt: str) -> None:
     is_flag=True,
     help="After the run, print each layer's time (ms), share and GFLOP/s on stderr.",
 )
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="ADDRESS",
+    help="Run on a Dask cluster: tcp://host:port or local[:N] (extra [dask]).",
+)
 @_reports_errors
 def run(
     config: str,
@@ -297,6 +304,7 @@ def run(
     max_memory: int,
     engine: str,
     profile: bool,
+    dask_address: str | None,
 ) -> None:
     """Run a forward pass of CONFIG on --input X.npy|X.npz|IMAGE|FOLDER or --random N.
 
@@ -312,14 +320,35 @@ def run(
     if input_key is not None and input_path is None:
         raise click.UsageError("--input-key needs --input")
     suffix = output.lower().rpartition(".")[2] if output is not None and "." in output else ""
-    if output is not None and suffix not in ("npy", "npz"):
+    if dask_address is not None:
+        if input_path is None or input_key is not None or profile:
+            raise click.UsageError(
+                "--dask needs --input (a .npy file or a Zarr array), no --profile"
+            )
+    elif output is not None and suffix not in ("npy", "npz"):
         raise click.UsageError(f"--output must end in .npy or .npz, got {output!r}")
-    if output is not None:
+    if output is not None and (dask_address is None or suffix == "npy"):
         _vet_output(output, "'--output'", config=config, weights=weights, input=input_path)
     from builder.engines import attach
 
     model = _load_model(config)
     attach(model, engine, profile=profile)
+    if dask_address is not None:
+        from builder.distributed import run_dask
+
+        with _memory_hint():
+            run_dask(
+                model,
+                dask_address,
+                str(input_path),
+                output,
+                weights,
+                seed,
+                batch_size,
+                max_memory,
+                click.echo,
+            )
+        return
     outputs = model.graph.outputs
     if suffix == "npy" and len(outputs) > 1:
         raise click.UsageError(

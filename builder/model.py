@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
-from builder.errors import DataError, ResourceError
+from builder.errors import DataError, ResourceError, missing_extra
 from builder.graph import Graph, Node, compile_graph
 from builder.layers.base import Shape, WeightSpec, format_shape
 from builder.plan import Plan, Step, build_plan
@@ -249,6 +250,60 @@ class Model:
                 progress(len(next(iter(parts.values()))))
         return targets[self.graph.outputs[0]] if single else targets
 
+    def predict_dask(
+        self, x: Any, batch_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY
+    ) -> Any:
+        """y = model(x) for a Dask array x: (N, *input_shape) -> (N, *output_shape), lazily
+        (extra `[dask]`; `builder run --dask` runs it on a cluster).
+
+        Block i of the result is one forward pass (on this model's engine) of x's block i,
+        so with `batch_size=B` it equals `predict(x, batch_size=B)`. `batch_size`: rows per
+        block, the batch axis rechunked to it (default: x's own chunks, cut down only where
+        a block would exceed `max_memory`, the bytes one worker may use for weights plus one
+        block's work). The model is one key of the graph: each worker receives it once.
+        Nothing runs until the result is computed.
+        """
+        try:
+            import dask
+            import dask.array as da
+        except ImportError:
+            raise missing_extra("predict_dask", "dask") from None
+        if len(self.graph.inputs) != 1 or len(self.graph.outputs) != 1:
+            raise DataError("predict_dask takes models with one input and one output")
+        if not isinstance(x, da.Array) or tuple(x.shape[1:]) != self.input_shape:
+            raise DataError(
+                f"predict_dask needs a Dask array of shape {format_shape(self.input_shape)}, "
+                f"got {type(x).__name__} of shape {getattr(x, 'shape', None)}"
+            )
+        _checked_array(x, self.input_shape, "input")  # dtype
+        widest = max(x.chunks[0], default=1)
+        chunk = self.check_memory(batch_size or widest, max_memory)
+        if batch_size is not None or chunk < widest or x.numblocks[1:] != (1,) * (x.ndim - 1):
+            x = x.rechunk({0: chunk, **{axis: -1 for axis in range(1, x.ndim)}})
+        self._layer_weights()  # materialised here, not once per worker
+        run = uuid.uuid4().hex  # keys unique per call: runs sharing a scheduler never mix
+        shipped = dask.delayed(self, name=f"builder-model-{run}")
+        out_shape = self.output_shape
+        return da.map_blocks(
+            _forward_block,
+            x,
+            shipped,
+            dtype=self.dtype,
+            chunks=(x.chunks[0], *((size,) for size in out_shape)),
+            drop_axis=list(range(1, x.ndim)),
+            new_axis=list(range(1, 1 + len(out_shape))),
+            meta=np.empty((0,) * (1 + len(out_shape)), dtype=self.dtype),
+            name=f"builder-forward-{run}",
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to Dask workers) without a built engine session or a profiler hook: the
+        receiving process builds its own engine from the weights."""
+        state = dict(self.__dict__)
+        state["_runtime"] = None
+        state["step_timer"] = None
+        return state
+
     def predict_chunks(
         self, x: Any, batch_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY
     ) -> Iterator[tuple[int, Any]]:
@@ -393,3 +448,9 @@ def _checked_array(x: Any, shape: Shape, label: str) -> Any:
             f"got {found}"
         )
     return x
+
+
+def _forward_block(block: np.ndarray, model: Model) -> np.ndarray:
+    """One Dask block through the model's engine, cast to its dtype as a local run does."""
+    batch = np.asarray(block).astype(model.dtype, copy=False)
+    return model._engine_forward()(batch)
