@@ -282,7 +282,8 @@ def graph(config: str, fmt: str) -> None:
 @click.option(
     "--profile",
     is_flag=True,
-    help="After the run, print each layer's time (ms), share and GFLOP/s on stderr.",
+    help="After the run, print each layer's time (ms), share and GFLOP/s on stderr "
+    "(onnxruntime: its own per-kernel times, labelled with the layers).",
 )
 @click.option(
     "--dask",
