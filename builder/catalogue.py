@@ -14,7 +14,7 @@ from typing import Any
 
 from builder.ops.activations import ACTIVATIONS
 from builder.ops.names import ACTIVATION_ALIASES
-from builder.registry import ENTRIES, LayerEntry
+from builder.registry import ENTRIES, LAYERS, LayerEntry
 from builder.spec.layers import TYPE_NAMES, LayerSpec
 from builder.spec.layers.base import TRAINING_ONLY
 
@@ -39,8 +39,7 @@ def catalogue() -> str:
 
 def find(type_name: str) -> LayerEntry | None:
     """The registry entry of a type name or Keras alias (None when unknown)."""
-    canonical = TYPE_NAMES.get(type_name)
-    return next((e for e in ENTRIES if e.type_name == canonical), None)
+    return LAYERS.get(TYPE_NAMES.get(type_name, ""))
 
 
 def describe_layer(entry: LayerEntry) -> str:
