@@ -21,6 +21,9 @@ def initial_weights(
     weights = {}
     for key, spec in specs:
         layer, _, name = key.partition("/")
+        if spec.value is not None:
+            weights[key] = np.broadcast_to(np.asarray(spec.value, dtype), spec.shape).copy()
+            continue
         weights[key] = initialize(
             spec.initializer, spec.shape, weight_rng(seed, layer, name), dtype
         )

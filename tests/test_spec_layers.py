@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import catalogue_cases
 import pytest
 
 from builder.config import parse
@@ -162,6 +163,7 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "Maximum": ("Maximum", "maximum", {"type": "Maximum"}),
     "Minimum": ("Minimum", "minimum", {"type": "Minimum"}),
     "Concatenate": ("Concatenate", "concatenate", {"type": "Concatenate", "axis": -1}),
+    **catalogue_cases.DEFAULTS,
 }
 
 
@@ -776,6 +778,7 @@ CONSTRAINTS = [
         "Dense",
         "<string>:3:5: layers[0] (Dense) units: required field is missing",
     ),
+    *catalogue_cases.CONSTRAINTS,
 ]
 
 
