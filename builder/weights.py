@@ -63,4 +63,5 @@ def load_weights(
     problems += [f"unexpected {key}" for key in found if key not in expected]
     if problems:
         raise WeightsError(f"{name}: weights do not fit the model: " + "; ".join(problems))
-    return {key: np.ascontiguousarray(found[key], dtype=dtype) for key in expected}
+    # np.array, not ascontiguousarray, which would make a 0-d weight (Normalization's count) 1-d
+    return {key: np.array(found[key], dtype=dtype, order="C") for key in expected}

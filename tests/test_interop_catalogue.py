@@ -3,8 +3,7 @@ Conv2DTranspose, UpSampling2D/1D, Cropping2D/1D, Rescaling, Normalization,
 LayerNormalization, SpatialDropout2D, GaussianNoise, GaussianDropout, Identity, Permute,
 RepeatVector, LayerScale, Conv1D, 1-D pooling and ZeroPadding1D.
 
-Collected only once those layers are merged (see `collect_ignore` in conftest.py). The
-oracle is Keras's output stored beside each fixture.
+The oracle is Keras's output stored beside each fixture.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ def test_catalogue_weights_keep_kerass_names(tmp_path: Path) -> None:
     model = builder.load(config)
     names = {key for key, _ in model.weight_specs()}
     assert {
-        "depthwise_conv2d/depthwise_kernel",
+        "depthwise_conv2d/kernel",  # Keras 3's name (Keras 2: depthwise_kernel)
         "separable_conv2d/depthwise_kernel",
         "separable_conv2d/pointwise_kernel",
         "conv2d_transpose/kernel",

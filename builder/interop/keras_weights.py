@@ -63,7 +63,8 @@ def read_weights(
                 raise WeightsError(
                     f"{filename}: weights exceed the {max_bytes:,}-byte limit (--max-memory)"
                 )
-            found[key] = np.ascontiguousarray(dataset[()], dtype=dtype)
+            # np.array, not ascontiguousarray, which turns Normalization's 0-d count into (1,)
+            found[key] = np.array(dataset[()], dtype=dtype, order="C")
         extra = len(datasets) - len(wanted)
         if extra > 0:
             problems.append(f"layer {layer.name} has {extra} unexpected weight(s) in the file")
