@@ -75,7 +75,7 @@ def _check_broadcast(
     """A list must fit the last axis of `shape` (broadcast right-to-left, as Keras)."""
     if isinstance(value, list) and len(value) != 1 and (not shape or len(value) != shape[-1]):
         raise ShapeError(
-            f"{field} has {len(value)} values but {what} has shape {shape}; give one number "
+            f"{field} has {len(value)} values but {what} {shape}; give one number "
             f"or {shape[-1] if shape else 1} values",
             field=field,
         )
@@ -87,7 +87,9 @@ class Rescaling(Layer[RescalingSpec]):
 
     def output_shape(self, input_shape: Shape) -> Shape:
         for field in ("scale", "offset"):
-            _check_broadcast(getattr(self.spec, field), input_shape[-1:], field, "the channel axis")
+            _check_broadcast(
+                getattr(self.spec, field), input_shape[-1:], field, "the channel axis has size"
+            )
         return tuple(input_shape)
 
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
@@ -122,7 +124,7 @@ class Normalization(Layer[NormalizationSpec]):
     def output_shape(self, input_shape: Shape) -> Shape:
         shape = tuple(input_shape[a] for a in self.kept_axes(input_shape))
         for field in ("mean", "variance"):
-            _check_broadcast(getattr(self.spec, field), shape, field, "the kept axes")
+            _check_broadcast(getattr(self.spec, field), shape, field, "the kept axes have shape")
         return tuple(input_shape)
 
     def weights(self, input_shape: Shape) -> list[WeightSpec]:
