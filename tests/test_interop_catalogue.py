@@ -8,10 +8,15 @@ The oracle is Keras's output stored beside each fixture.
 
 from __future__ import annotations
 
+import io
+import json
+import textwrap
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
-from interop_support import assert_matches_keras, assert_round_trip, import_fixture
+from interop_support import assert_matches_keras, assert_round_trip, import_fixture, invoke
 
 import builder
 
@@ -51,3 +56,55 @@ def test_catalogue_weights_keep_kerass_names(tmp_path: Path) -> None:
     config, _ = import_fixture("cat_conv1d.keras", tmp_path)
     names = {key for key, _ in builder.load(config).weight_specs()}
     assert {"normalization/mean", "normalization/variance", "normalization/count"} <= names
+
+
+def _exported(tmp_path: Path, text: str, weights: dict[str, np.ndarray]) -> tuple[dict, list]:
+    """(config.json, dataset paths and shapes of model.weights.h5) of `builder export`."""
+    import h5py
+
+    config = tmp_path / "m.yaml"
+    config.write_text(text)
+    np.savez(tmp_path / "m.npz", **weights)
+    out = tmp_path / "m.keras"
+    result = invoke("export", config, "--weights", tmp_path / "m.npz", "-o", out)
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as archive:
+        described = json.loads(archive.read("config.json"))
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as store:
+            found: list = []
+            store.visititems(
+                lambda name, obj: found.append((name, obj.shape)) if hasattr(obj, "shape") else None
+            )
+    return described, found
+
+
+def test_export_writes_what_keras_3_reads_back(tmp_path: Path) -> None:
+    """Keras 3.15's SpatialDropout2D takes no `trainable` argument, and a Normalization
+    given mean/variance keeps them in its config with no variables (the fixtures show
+    both); without mean/variance, its three variables are written, as after adapt()."""
+    text = textwrap.dedent(
+        """\
+        input_shape: [4, 4, 2]
+        layers:
+          - Normalization: {mean: [1.0, 2.0], variance: [4.0, 9.0], name: given}
+          - Normalization: {name: adapted}
+          - SpatialDropout2D: {rate: 0.5, name: drop}
+        """
+    )
+    weights = {
+        "given/mean": np.array([0.5, -1.0], np.float32),
+        "given/variance": np.array([2.0, 3.0], np.float32),
+        "given/count": np.array(0.0, np.float32),
+        "adapted/mean": np.array([1.0, 1.0], np.float32),
+        "adapted/variance": np.array([1.0, 1.0], np.float32),
+        "adapted/count": np.array(5.0, np.float32),
+    }
+    described, datasets = _exported(tmp_path, text, weights)
+    layers = {layer["name"]: layer["config"] for layer in described["config"]["layers"]}
+    assert "trainable" not in layers["drop"]
+    assert layers["given"]["mean"] == [0.5, -1.0]  # the weights, not the config's start
+    assert layers["given"]["variance"] == [2.0, 3.0]
+    assert layers["adapted"]["mean"] is None
+    owners = {name.split("/")[1] for name, _ in datasets}
+    assert owners == {"normalization_1"}  # numbered per class: only `adapted` has vars
+    assert sorted(shape for _, shape in datasets) == [(), (2,), (2,)]

@@ -130,6 +130,11 @@ def _keras_layers(model: Any) -> list[_KerasLayer]:
         class_name, args = _keras_class(spec.type_name, args)
         sources = [output_of[name] for name in node.inputs]
         mine = [weights[f"{node.name}/{w.name}"] for w in node.weights]
+        if spec.type_name == "Normalization" and args.get("mean") is not None:
+            # A Keras Normalization given mean/variance keeps them in its config and has no
+            # variables: write the current statistics there (count matters only to adapt()).
+            args["mean"], args["variance"] = (np.asarray(a).tolist() for a in mine[:2])
+            mine = []
         inline_weights = []
         if isinstance(inline, dict):
             inline_weights = [
@@ -205,6 +210,14 @@ def _keras_class(type_name: str, args: dict[str, Any]) -> tuple[str, dict[str, A
     return type_name, args
 
 
+def _base_arguments(class_name: str, dtype: str) -> dict[str, Any]:
+    """`trainable` and `dtype`, except that SpatialDropout2D's constructor takes no
+    `trainable` (Keras 3.15 writes none for it and refuses one when loading)."""
+    if class_name == "SpatialDropout2D":
+        return {"dtype": dtype}
+    return {"trainable": True, "dtype": dtype}
+
+
 def keras_order(layers: list[tuple[str, list[str]]], output: str) -> list[str]:
     """The order in which Keras 3's Functional lists these layers (and so numbers their
     weight paths): by depth (longest path to the output) decreasing, ties broken by a
@@ -267,7 +280,11 @@ def _model_config(model: Any, layers: list[_KerasLayer], dtype: str) -> dict[str
             {
                 "module": _KERAS_MODULES.get(layer.class_name, "keras.layers"),
                 "class_name": layer.class_name,
-                "config": {"name": layer.name, "trainable": True, "dtype": dtype, **layer.config},
+                "config": {
+                    "name": layer.name,
+                    **_base_arguments(layer.class_name, dtype),
+                    **layer.config,
+                },
                 "registered_name": None,
                 "build_config": {"input_shape": build_shape},
                 "name": layer.name,
