@@ -754,6 +754,10 @@ def test_scratch_elements_by_hand(tmp_path: Path) -> None:
     # bilinear: the rows-first intermediate (H·sh, W, C)
     assert scratch("UpSampling2D: {interpolation: bilinear}", (3, 4, 2)) == 48
     assert scratch("LayerNormalization", (4, 3)) == 24
+    # Conv1D k3 on 10×4: patches 8·(3·4) and the input copy 40; causal d2 adds (10 + 4)·4
+    assert scratch("Conv1D: {filters: 2, kernel_size: 3}", (10, 4)) == 96 + 40
+    entry = "Conv1D: {filters: 2, kernel_size: 3, padding: causal, dilation_rate: 2}"
+    assert scratch(entry, (10, 4)) == 10 * 12 + 40 + 56
 
 
 # --------------------------------------------------------------------------- shape errors

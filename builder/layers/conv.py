@@ -301,12 +301,14 @@ class Conv1D(WithActivation[Conv1DSpec]):
         return (steps, s.filters)
 
     def scratch_elements(self, input_shape: Shape) -> int:
-        """The im2col patch matrix, a padded input copy, and the causal front padding."""
+        """As Conv2D's (the im2col patch matrix and a padded input copy), plus the copy with
+        d·(k − 1) zero steps in front that `causal` makes first."""
         steps, _ = self.linear_shape(input_shape)
         s = self.spec
         patch = s.kernel_size * input_shape[-1] // s.groups
-        front = effective_kernel(s.kernel_size, s.dilation_rate) - 1 if s.padding == "causal" else 0
-        return steps * patch + 2 * (input_shape[0] + front) * input_shape[-1]
+        front = effective_kernel(s.kernel_size, s.dilation_rate) - 1
+        padded = (input_shape[0] + front) * input_shape[-1] if s.padding == "causal" else 0
+        return steps * patch + math.prod(input_shape) + padded
 
     def linear_weights(self, input_shape: Shape) -> list[WeightSpec]:
         s = self.spec
