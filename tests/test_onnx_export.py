@@ -45,6 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 RANDOM_SEEDS = range(120)
 
+# The catalogue layers of issue 13 get their converters from the ONNX helper after merge;
+# until then `builder export` refuses them by name. Remove each from here as it lands.
+AWAITING_CONVERTERS = set(list(LAYERS)[list(LAYERS).index("DepthwiseConv2D") :])
+
 
 def check_export(model: Any, x: np.ndarray) -> dict[str, Any]:
     """Exports, checks the proto, compares both runtimes with the NumPy engine; returns
@@ -68,6 +72,11 @@ def test_example_configs_match_numpy_engine(path: Path, tmp_path: Path) -> None:
     model = builder.load(path)
     if len(model.graph.inputs) > 1 or len(model.graph.outputs) > 1:
         with pytest.raises(UnsupportedError, match="several inputs or outputs"):
+            to_onnx(model)
+        return
+    awaiting = {node.layer.type_name for node in model.nodes} & AWAITING_CONVERTERS
+    if awaiting:  # refused by name, one line per layer, until the converters land
+        with pytest.raises(ConfigError, match="ONNX export does not support"):
             to_onnx(model)
         return
     random_weights(model, 0, tmp_path)
@@ -100,7 +109,7 @@ def test_random_configs_cover_every_layer_type_and_activation() -> None:
 
 
 def test_every_registered_layer_type_has_a_converter() -> None:
-    classes = {entry.layer for entry in LAYERS.values()}
+    classes = {entry.layer for name, entry in LAYERS.items() if name not in AWAITING_CONVERTERS}
     assert classes <= set(CONVERTERS), classes - set(CONVERTERS)
 
 
