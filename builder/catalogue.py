@@ -14,9 +14,8 @@ from typing import Any
 
 from builder.ops.activations import ACTIVATIONS
 from builder.ops.names import ACTIVATION_ALIASES
-from builder.registry import ENTRIES, LayerEntry
+from builder.registry import ENTRIES, LAYERS, LayerEntry
 from builder.spec.layers import TYPE_NAMES, LayerSpec
-from builder.spec.layers.base import TRAINING_ONLY
 
 _COMMON = tuple(LayerSpec.model_fields)
 """Fields every layer takes (`name`, `inputs`, `trainable`, training-only arguments)."""
@@ -39,8 +38,7 @@ def catalogue() -> str:
 
 def find(type_name: str) -> LayerEntry | None:
     """The registry entry of a type name or Keras alias (None when unknown)."""
-    canonical = TYPE_NAMES.get(type_name)
-    return next((e for e in ENTRIES if e.type_name == canonical), None)
+    return LAYERS.get(TYPE_NAMES.get(type_name, ""))
 
 
 def describe_layer(entry: LayerEntry) -> str:
@@ -49,7 +47,8 @@ def describe_layer(entry: LayerEntry) -> str:
     schema = spec.model_json_schema()
     title = entry.type_name + (f" (alias {', '.join(entry.aliases)})" if entry.aliases else "")
     lines = [title, "", *_docstring(spec), *_docstring(entry.layer), "", "Fields:"]
-    names = [n for n in _ordered(spec, schema) if n not in _COMMON]
+    ignored = spec.training_only_fields()
+    names = [n for n in _ordered(spec, schema) if n not in _COMMON and n not in ignored]
     props = schema["properties"]
     rows = [
         (
@@ -70,11 +69,11 @@ def describe_layer(entry: LayerEntry) -> str:
         choices = props[name].get("enum", [])
         if len(choices) > 4:
             lines.append(f"  {name}: one of {', '.join(choices)}")
-    others = [n for n in _COMMON if n not in TRAINING_ONLY]
+    others = [n for n in _COMMON if n not in ignored]
     lines += [
         "",
         f"Every layer also takes: {', '.join(others)};",
-        f"and accepts, ignored (training only): {', '.join(TRAINING_ONLY)}.",
+        f"and accepts, ignored (training only): {', '.join(ignored)}.",
     ]
     lines.append("Forms: " + "; ".join(_forms(entry, schema)))
     return "\n".join(lines) + "\n"

@@ -148,7 +148,7 @@ def _parse(config: str) -> Any:
 
     if config != "-":
         return parse_file(config)
-    text = click.get_text_stream("stdin").read(MAX_FILE_BYTES + 1)
+    text = sys.stdin.read(MAX_FILE_BYTES + 1)
     if len(text) > MAX_FILE_BYTES:
         message = f"the config is larger than the limit of {format_bytes(MAX_FILE_BYTES)}"
         raise ConfigError([Problem("<stdin>", None, None, "", message)])

@@ -22,6 +22,9 @@ def initial_weights(
     weights = {}
     for key, spec in specs:
         layer, _, name = key.partition("/")
+        if spec.value is not None:
+            weights[key] = np.broadcast_to(np.asarray(spec.value, dtype), spec.shape).copy()
+            continue
         weights[key] = initialize(
             spec.initializer, spec.shape, weight_rng(seed, layer, name), dtype
         )
@@ -54,7 +57,8 @@ def load_weights(
         if problems:
             raise WeightsError("\n".join(f"{name}: {line}" for line in problems))
         found = {key: archive.read(key) for key, _ in specs}
-    return {key: np.ascontiguousarray(found[key], dtype=dtype) for key, _ in specs}
+    # np.array, not ascontiguousarray, which would make a 0-d weight (Normalization's count) 1-d
+    return {key: np.array(found[key], dtype=dtype, order="C") for key, _ in specs}
 
 
 def _problems(expected: dict[str, WeightSpec], declared: dict[str, Any]) -> list[str]:

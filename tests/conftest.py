@@ -18,4 +18,4 @@ with warnings.catch_warnings():
         pass
 
 # Keras interop tests of the catalogue layers (issue 13): enabled once those layers are merged.
-collect_ignore = ["test_interop_catalogue.py"]
+collect_ignore: list[str] = []

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import catalogue_cases
 import pytest
 from click.testing import CliRunner, Result
 
@@ -16,9 +17,12 @@ from builder.cli import cli
 ROOT = Path(__file__).resolve().parent.parent
 SEED = str(ROOT / "configs" / "seed_cnn.yaml")
 
-SPEC_LAYERS = """Conv2D MaxPooling2D AveragePooling2D GlobalMaxPooling2D GlobalAveragePooling2D Flatten
+SPEC_LAYERS = (
+    """Conv2D MaxPooling2D AveragePooling2D GlobalMaxPooling2D GlobalAveragePooling2D Flatten
 Dense Dropout BatchNormalization Activation ReLU LeakyReLU PReLU ELU ThresholdedReLU Softmax
 ZeroPadding2D Reshape Add Subtract Multiply Average Maximum Minimum Concatenate""".split()
+    + list(catalogue_cases.LAYER_TYPES)
+)
 SPEC_ACTIVATIONS = """linear relu relu6 leaky_relu elu selu sigmoid hard_sigmoid tanh softmax
 log_softmax softplus softsign silu swish hard_silu hard_swish gelu mish exponential""".split()
 

@@ -451,3 +451,20 @@ def test_keras_round_trip_keeps_trainable_false(tmp_path: Path) -> None:
     text = back.read_text()
     assert "trainable: false" in text and "regularizer" not in text
     assert [layer.trainable for layer in parse(str(back)).layers] == [False, True]
+
+
+def test_family_training_only_arguments_are_accepted_and_noted(tmp_path: Path) -> None:
+    # Keras configs of these layers carry their own regularisers/constraints
+    config = tmp_path / "m.yaml"
+    config.write_text(
+        "input_shape: [8, 8, 3]\nlayers:\n"
+        "  - DepthwiseConv2D: {kernel_size: 3, depthwise_regularizer: {class_name: L2}}\n"
+        "  - BatchNormalization: {gamma_constraint: null, beta_regularizer: {class_name: L1}}\n"
+        "  - SeparableConv2D: {filters: 4, kernel_size: 1, pointwise_constraint: {c: 1}}\n"
+        "  - PReLU: {alpha_regularizer: {class_name: L2}}\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{config}: ok\n"
+    assert "depthwise_regularizer" in result.stderr and "alpha_regularizer" in result.stderr
+    assert "gamma_constraint" not in result.stderr  # null: not given

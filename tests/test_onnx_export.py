@@ -44,6 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 RANDOM_SEEDS = range(120)
 
+# The catalogue layers of issue 13 get their converters from the ONNX helper after merge;
+# until then `builder export` refuses them by name. Remove each from here as it lands.
+AWAITING_CONVERTERS = set(list(LAYERS)[list(LAYERS).index("DepthwiseConv2D") :])
+
 
 def check_export(model: Any, x: Any) -> dict[str, Any]:
     """Exports, checks the proto, compares both runtimes with the NumPy engine; returns
@@ -66,6 +70,11 @@ def check_export(model: Any, x: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_example_configs_match_numpy_engine(path: Path, tmp_path: Path) -> None:
     model = builder.load(path)
+    awaiting = {node.layer.type_name for node in model.nodes} & AWAITING_CONVERTERS
+    if awaiting:  # refused by name, one line per layer, until the converters land
+        with pytest.raises(ConfigError, match="ONNX export does not support"):
+            to_onnx(model)
+        return
     random_weights(model, 0, tmp_path)
     check_export(model, random_input(model, 1, count=2))
 
@@ -99,7 +108,7 @@ def test_random_configs_cover_every_layer_type_and_activation() -> None:
 
 
 def test_every_registered_layer_type_has_a_converter() -> None:
-    classes = {entry.layer for entry in LAYERS.values()}
+    classes = {entry.layer for name, entry in LAYERS.items() if name not in AWAITING_CONVERTERS}
     assert classes <= set(CONVERTERS), classes - set(CONVERTERS)
 
 

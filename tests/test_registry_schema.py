@@ -12,6 +12,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import catalogue_cases
 import jsonschema
 import pytest
 from click.testing import CliRunner
@@ -61,6 +62,7 @@ LAYER_TYPES = [
     "Maximum",
     "Minimum",
     "Concatenate",
+    *catalogue_cases.LAYER_TYPES,
 ]
 ALIASES = {
     "Convolution2D": "Conv2D",
@@ -68,6 +70,7 @@ ALIASES = {
     "AvgPool2D": "AveragePooling2D",
     "GlobalMaxPool2D": "GlobalMaxPooling2D",
     "GlobalAvgPool2D": "GlobalAveragePooling2D",
+    **catalogue_cases.ALIASES,
 }
 ADVANCED = ["ReLU", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "Softmax"]
 ACTIVATION_STRINGS = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import catalogue_cases
 import pytest
 
 from builder.config import parse
@@ -41,11 +42,12 @@ def error_lines(text: str | Path) -> list[str]:
 
 
 def fields(layer: LayerSpec) -> dict[str, Any]:
-    """Every field of a layer except those all layers share (`name`, `inputs`, ...)."""
+    """Every field of a layer except those all layers share (`name`, `inputs`, ...) and the
+    training-only arguments (regularisers, constraints: accepted, ignored, default null)."""
     return {
         key: getattr(layer, key)
         for key in type(layer).model_fields
-        if key not in LayerSpec.model_fields
+        if key not in LayerSpec.model_fields and key not in layer.training_only_fields()
     }
 
 
@@ -162,6 +164,7 @@ DEFAULTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "Maximum": ("Maximum", "maximum", {"type": "Maximum"}),
     "Minimum": ("Minimum", "minimum", {"type": "Minimum"}),
     "Concatenate": ("Concatenate", "concatenate", {"type": "Concatenate", "axis": -1}),
+    **catalogue_cases.DEFAULTS,
 }
 
 
@@ -774,6 +777,7 @@ CONSTRAINTS = [
         "Dense",
         "<string>:3:5: layers[0] (Dense) units: required field is missing",
     ),
+    *catalogue_cases.CONSTRAINTS,
 ]
 
 

@@ -24,7 +24,6 @@ import numpy as np
 from builder.errors import ConfigError, Problem
 from builder.interop import require_h5py
 from builder.spec.layers import LayerSpec
-from builder.spec.layers.base import TRAINING_ONLY
 from builder.spec.model import snake_case
 
 KERAS_VERSION = "3.5.0"
@@ -131,6 +130,11 @@ def _keras_layers(model: Any) -> list[_KerasLayer]:
         class_name, args = _keras_class(spec.type_name, args)
         sources = [output_of[name] for name in node.inputs]
         mine = [weights[f"{node.name}/{w.name}"] for w in node.weights]
+        if spec.type_name == "Normalization" and args.get("mean") is not None:
+            # A Keras Normalization given mean/variance keeps them in its config and has no
+            # variables: write the current statistics there (count matters only to adapt()).
+            args["mean"], args["variance"] = (np.asarray(a).tolist() for a in mine[:2])
+            mine = []
         inline_weights = []
         if isinstance(inline, dict):
             inline_weights = [
@@ -178,12 +182,14 @@ def _arguments(spec: LayerSpec) -> dict[str, Any]:
     (AveragePooling2D's pool_size)."""
     # training-only arguments (regularisers, constraints) are accepted and ignored by builder,
     # so they are not written: an inference model has no use for them
-    dumped = spec.model_dump(exclude={"type", "name", "inputs", *TRAINING_ONLY})
+    dumped = spec.model_dump(exclude={"type", "name", "inputs", *spec.training_only_fields()})
     if not isinstance(dumped.get("activation", ""), str):
         value = spec.activation  # type: ignore[attr-defined]
         dumped["activation"] = {
             "type": value.type_name,
-            **value.model_dump(exclude={"type", "name", "inputs", "trainable", *TRAINING_ONLY}),
+            **value.model_dump(
+                exclude={"type", "name", "inputs", "trainable", *value.training_only_fields()}
+            ),
         }
     jsonable: dict[str, Any] = _jsonable(dumped)
     return jsonable
@@ -206,6 +212,16 @@ def _keras_class(type_name: str, args: dict[str, Any]) -> tuple[str, dict[str, A
     if type_name == "ThresholdedReLU":  # Keras 3 dropped it; ReLU(threshold) is the same
         return "ReLU", {"threshold": args.pop("theta")}
     return type_name, args
+
+
+def _layer_config(name: str, class_name: str, config: dict[str, Any], dtype: str) -> dict[str, Any]:
+    """The Keras config of one layer: name, `trainable` (true unless the spec says false),
+    `dtype`, then its arguments; SpatialDropout2D's constructor takes no `trainable`
+    (Keras 3.15 writes none for it and refuses one when loading)."""
+    found = {"name": name, "trainable": True, "dtype": dtype, **config}
+    if class_name == "SpatialDropout2D":
+        found.pop("trainable")
+    return found
 
 
 def keras_order(layers: list[tuple[str, list[str]]], output: str) -> list[str]:
@@ -270,7 +286,7 @@ def _model_config(model: Any, layers: list[_KerasLayer], dtype: str) -> dict[str
             {
                 "module": _KERAS_MODULES.get(layer.class_name, "keras.layers"),
                 "class_name": layer.class_name,
-                "config": {"name": layer.name, "trainable": True, "dtype": dtype, **layer.config},
+                "config": _layer_config(layer.name, layer.class_name, layer.config, dtype),
                 "registered_name": None,
                 "build_config": {"input_shape": build_shape},
                 "name": layer.name,

@@ -64,7 +64,8 @@ def read_weights(
                 raise ResourceError(
                     f"{filename}: the weights exceed the memory limit of {format_bytes(max_bytes)}"
                 )
-            found[key] = np.ascontiguousarray(dataset[()], dtype=dtype)
+            # np.array, not ascontiguousarray, which turns Normalization's 0-d count into (1,)
+            found[key] = np.array(dataset[()], dtype=dtype, order="C")
         extra = len(datasets) - len(wanted)
         if extra > 0:
             problems.append(f"layer {layer.name} has {extra} unexpected weight(s) in the file")

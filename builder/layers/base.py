@@ -35,6 +35,9 @@ class WeightSpec:
     shape: Shape
     initializer: str
     trainable: bool = True
+    value: float | tuple[float, ...] | None = None
+    """A constant start value (broadcast right-to-left onto `shape`) that replaces the
+    initializer: LayerScale's init_values, Normalization's given mean and variance."""
 
     @property
     def size(self) -> int:

@@ -1,4 +1,4 @@
-"""Core layers: Dense, Flatten, Dropout."""
+"""Core layers: Dense, Flatten, Dropout, Identity, and the noise layers (identity at inference)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from builder.layers.activation import WithActivation
-from builder.layers.base import Layer, Params, Shape, WeightSpec
+from builder.layers.base import Layer, Params, Shape, WeightSpec, require_rank
 from builder.spec import layers as s
 
 
@@ -56,6 +56,38 @@ class Flatten(Layer[s.FlattenSpec]):
 
 class Dropout(Layer[s.DropoutSpec]):
     """Identity at inference (dropout only acts while training)."""
+
+    def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
+        return x
+
+
+class Identity(Layer[s.IdentitySpec]):
+    """y = x, any shape."""
+
+    def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
+        return x
+
+
+class SpatialDropout2D(Layer[s.SpatialDropout2DSpec]):
+    """Identity at inference (it drops whole channels only while training). Input (H, W, C)."""
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        require_rank(input_shape, 3, "SpatialDropout2D")
+        return tuple(input_shape)
+
+    def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
+        return x
+
+
+class GaussianNoise(Layer[s.GaussianNoiseSpec]):
+    """Identity at inference (noise is added only while training)."""
+
+    def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
+        return x
+
+
+class GaussianDropout(Layer[s.GaussianDropoutSpec]):
+    """Identity at inference (noise is multiplied only while training)."""
 
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
         return x

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from builder.ops.conv import conv2d
-from builder.ops.shapes import conv_output_length, padding_amounts
+from builder.ops.shapes import padding_amounts, spatial_output_shape
 
 # Output bytes per einsum call: a few images at a time keep the input rows in cache.
 _BLOCK_BYTES = 2 * 2**20
@@ -61,13 +61,8 @@ def depthwise_conv2d(
     kernel = kernel.astype(x.dtype, copy=False)
     n, height, width, channels = x.shape
     kh, kw, _, multiplier = kernel.shape
-    out_h = conv_output_length(height, kh, strides[0], padding, dilation[0])
-    out_w = conv_output_length(width, kw, strides[1], padding, dilation[1])
-    if out_h < 1 or out_w < 1:
-        raise ValueError(
-            f"The 'valid' output would be empty: input {height}×{width}, kernel {kh}×{kw}, "
-            f"dilation {tuple(dilation)}, strides {tuple(strides)}. Received: x.shape={x.shape}."
-        )
+    # ShapeError (a ValueError) when a 'valid' window does not fit
+    out_h, out_w = spatial_output_shape((height, width), (kh, kw), strides, padding, dilation)
     pad_h = padding_amounts(height, kh, strides[0], padding, dilation[0])
     pad_w = padding_amounts(width, kw, strides[1], padding, dilation[1])
     if pad_h != (0, 0) or pad_w != (0, 0):

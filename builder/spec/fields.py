@@ -124,3 +124,23 @@ Shape = Annotated[
     WithJsonSchema({"type": "array", "items": _INT_SCHEMA, "minItems": 1}),
 ]
 """A per-sample shape such as `[28, 28, 1]`, normalised to a tuple."""
+
+
+def _positive_single(value: Any) -> int:
+    """A 1-D size: `3`, or Keras's one-element list `[3]` (how Keras 3 saves Conv1D's sizes)."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not _is_int(value) or value < 1:
+        raise PydanticCustomError(
+            "positive_int",
+            "must be a positive integer (or a list of one), got {got}",
+            {"got": describe(value)},
+        )
+    return value
+
+
+SINGLE_SCHEMA = {
+    "anyOf": [_INT_SCHEMA, {"type": "array", "items": _INT_SCHEMA, "minItems": 1, "maxItems": 1}]
+}
+Single = Annotated[int, BeforeValidator(_positive_single), WithJsonSchema(SINGLE_SCHEMA)]
+"""`3` or `[3]`, normalised to an int: the sizes of the 1-D layers."""

@@ -21,8 +21,22 @@ from builder.spec.layers.activation import (
     ThresholdedReLUSpec,
 )
 from builder.spec.layers.base import LayerSpec
-from builder.spec.layers.conv import Conv2DSpec
-from builder.spec.layers.core import DenseSpec, DropoutSpec, FlattenSpec
+from builder.spec.layers.conv import (
+    Conv1DSpec,
+    Conv2DSpec,
+    Conv2DTransposeSpec,
+    DepthwiseConv2DSpec,
+    SeparableConv2DSpec,
+)
+from builder.spec.layers.core import (
+    DenseSpec,
+    DropoutSpec,
+    FlattenSpec,
+    GaussianDropoutSpec,
+    GaussianNoiseSpec,
+    IdentitySpec,
+    SpatialDropout2DSpec,
+)
 from builder.spec.layers.merge import (
     AddSpec,
     AverageSpec,
@@ -32,14 +46,34 @@ from builder.spec.layers.merge import (
     MultiplySpec,
     SubtractSpec,
 )
-from builder.spec.layers.normalization import BatchNormalizationSpec
+from builder.spec.layers.normalization import (
+    BatchNormalizationSpec,
+    LayerNormalizationSpec,
+    LayerScaleSpec,
+    NormalizationSpec,
+    RescalingSpec,
+)
 from builder.spec.layers.pooling import (
+    AveragePooling1DSpec,
     AveragePooling2DSpec,
+    GlobalAveragePooling1DSpec,
     GlobalAveragePooling2DSpec,
+    GlobalMaxPooling1DSpec,
     GlobalMaxPooling2DSpec,
+    MaxPooling1DSpec,
     MaxPooling2DSpec,
 )
-from builder.spec.layers.reshaping import ReshapeSpec, ZeroPadding2DSpec
+from builder.spec.layers.reshaping import (
+    Cropping1DSpec,
+    Cropping2DSpec,
+    PermuteSpec,
+    RepeatVectorSpec,
+    ReshapeSpec,
+    UpSampling1DSpec,
+    UpSampling2DSpec,
+    ZeroPadding1DSpec,
+    ZeroPadding2DSpec,
+)
 
 LAYER_SPECS: tuple[type[LayerSpec], ...] = (
     Conv2DSpec,
@@ -67,6 +101,30 @@ LAYER_SPECS: tuple[type[LayerSpec], ...] = (
     MaximumSpec,
     MinimumSpec,
     ConcatenateSpec,
+    # issue 13: the catalogue for real networks
+    DepthwiseConv2DSpec,
+    SeparableConv2DSpec,
+    Conv2DTransposeSpec,
+    UpSampling2DSpec,
+    Cropping2DSpec,
+    RescalingSpec,
+    NormalizationSpec,
+    LayerNormalizationSpec,
+    LayerScaleSpec,
+    SpatialDropout2DSpec,
+    GaussianNoiseSpec,
+    GaussianDropoutSpec,
+    PermuteSpec,
+    RepeatVectorSpec,
+    IdentitySpec,
+    Conv1DSpec,
+    MaxPooling1DSpec,
+    AveragePooling1DSpec,
+    GlobalMaxPooling1DSpec,
+    GlobalAveragePooling1DSpec,
+    UpSampling1DSpec,
+    ZeroPadding1DSpec,
+    Cropping1DSpec,
 )
 """Every layer model, in the catalogue's order (the order of `builder layers`)."""
 
@@ -92,28 +150,51 @@ __all__ = [
     "ActivationSpec",
     "ActivationValue",
     "AddSpec",
-    "AverageSpec",
+    "AveragePooling1DSpec",
     "AveragePooling2DSpec",
+    "AverageSpec",
     "BatchNormalizationSpec",
     "ConcatenateSpec",
+    "Conv1DSpec",
     "Conv2DSpec",
+    "Conv2DTransposeSpec",
+    "Cropping1DSpec",
+    "Cropping2DSpec",
     "DenseSpec",
+    "DepthwiseConv2DSpec",
     "DropoutSpec",
     "ELUSpec",
     "FlattenSpec",
+    "GaussianDropoutSpec",
+    "GaussianNoiseSpec",
+    "GlobalAveragePooling1DSpec",
     "GlobalAveragePooling2DSpec",
+    "GlobalMaxPooling1DSpec",
     "GlobalMaxPooling2DSpec",
+    "IdentitySpec",
+    "LayerNormalizationSpec",
+    "LayerScaleSpec",
     "LayerSpec",
     "LeakyReLUSpec",
+    "MaxPooling1DSpec",
     "MaxPooling2DSpec",
     "MaximumSpec",
     "MinimumSpec",
     "MultiplySpec",
+    "NormalizationSpec",
     "PReLUSpec",
+    "PermuteSpec",
     "ReLUSpec",
+    "RepeatVectorSpec",
+    "RescalingSpec",
     "ReshapeSpec",
+    "SeparableConv2DSpec",
     "SoftmaxSpec",
+    "SpatialDropout2DSpec",
     "SubtractSpec",
     "ThresholdedReLUSpec",
+    "UpSampling1DSpec",
+    "UpSampling2DSpec",
+    "ZeroPadding1DSpec",
     "ZeroPadding2DSpec",
 ]

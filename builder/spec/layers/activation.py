@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from builder.ops.names import ACTIVATION_NAMES
 from builder.spec.fields import Initializer, NonNegativeFloat, PositiveInt, list_as_tuple
-from builder.spec.layers.base import LayerSpec
+from builder.spec.layers.base import LayerSpec, TrainingOnly
 
 ActivationName = Literal[ACTIVATION_NAMES]  # type: ignore[valid-type]
 
@@ -66,6 +66,8 @@ class PReLUSpec(LayerSpec):
     """f(x) = x where x >= 0, else alpha·x, with a learned alpha per (unshared) element."""
 
     type: Literal["PReLU"]
+    alpha_regularizer: Any = TrainingOnly
+    alpha_constraint: Any = TrainingOnly
     alpha_initializer: Initializer = "zeros"
     shared_axes: Annotated[
         tuple[PositiveInt, ...] | None,

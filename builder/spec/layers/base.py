@@ -15,9 +15,12 @@ TRAINING_ONLY = (
     "kernel_constraint",
     "bias_constraint",
 )
-"""Keras arguments that only training uses: accepted (a Keras config carries them), ignored."""
+"""Keras arguments that only training uses: accepted (a Keras config carries them), ignored.
+A layer family adds its own (`depthwise_regularizer`, `gamma_constraint`, ...) with
+`TrainingOnly`; every field named `*_regularizer` or `*_constraint` is one of them."""
 
 _TRAINING_ONLY = Field(default=None, description="Training only: accepted and ignored.")
+TrainingOnly: Any = _TRAINING_ONLY
 
 
 class LayerSpec(StrictModel):
@@ -41,9 +44,14 @@ class LayerSpec(StrictModel):
     kernel_constraint: Any = _TRAINING_ONLY
     bias_constraint: Any = _TRAINING_ONLY
 
+    @classmethod
+    def training_only_fields(cls) -> tuple[str, ...]:
+        """Every training-only argument this layer type accepts (and ignores)."""
+        return tuple(k for k in cls.model_fields if k.endswith(("_regularizer", "_constraint")))
+
     def training_only(self) -> list[str]:
         """The training-only arguments this layer was given (ignored at inference)."""
-        return [key for key in TRAINING_ONLY if getattr(self, key) is not None]
+        return [key for key in self.training_only_fields() if getattr(self, key) is not None]
 
     @classmethod
     def canonical_type(cls) -> str:

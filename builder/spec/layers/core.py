@@ -1,4 +1,4 @@
-"""Core specs: Flatten, Dense, Dropout."""
+"""Core specs: Flatten, Dense, Dropout, Identity and the noise layers (identity at inference)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,44 @@ class DropoutSpec(LayerSpec):
 
     positional: ClassVar[str | None] = "rate"
     type: Literal["Dropout"]
+    rate: Annotated[float, Field(ge=0, le=1)]
+    seed: int | None = Field(
+        default=None, description="Accepted for Keras parity; unused at inference."
+    )
+
+
+class IdentitySpec(LayerSpec):
+    """y = x."""
+
+    type: Literal["Identity"]
+
+
+class SpatialDropout2DSpec(LayerSpec):
+    """Drops whole channels while training; identity at inference. Input (H, W, C)."""
+
+    type: Literal["SpatialDropout2D"]
+    rate: Annotated[float, Field(ge=0, le=1)]
+    seed: int | None = Field(
+        default=None, description="Accepted for Keras parity; unused at inference."
+    )
+    data_format: DataFormat = "channels_last"
+
+
+class GaussianNoiseSpec(LayerSpec):
+    """Adds N(0, stddev²) noise while training; identity at inference. Keras requires
+    stddev in [0, 1]."""
+
+    type: Literal["GaussianNoise"]
+    stddev: Annotated[float, Field(ge=0, le=1)]
+    seed: int | None = Field(
+        default=None, description="Accepted for Keras parity; unused at inference."
+    )
+
+
+class GaussianDropoutSpec(LayerSpec):
+    """Multiplies by N(1, rate/(1 − rate)) noise while training; identity at inference."""
+
+    type: Literal["GaussianDropout"]
     rate: Annotated[float, Field(ge=0, le=1)]
     seed: int | None = Field(
         default=None, description="Accepted for Keras parity; unused at inference."

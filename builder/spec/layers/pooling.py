@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, WithJsonSchema, field_validator
 
-from builder.spec.fields import PAIR_SCHEMA, DataFormat, Padding, Pair
+from builder.spec.fields import PAIR_SCHEMA, SINGLE_SCHEMA, DataFormat, Padding, Pair, Single
 from builder.spec.layers.base import LayerSpec
 
 
@@ -56,5 +56,51 @@ class GlobalAveragePooling2DSpec(LayerSpec):
     """Mean over H and W: (H, W, C) → (C,) or (1, 1, C) with keepdims."""
 
     type: Literal["GlobalAveragePooling2D", "GlobalAvgPool2D"]
+    keepdims: bool = False
+    data_format: DataFormat = "channels_last"
+
+
+class _Pooling1DSpec(LayerSpec):
+    """A window of `pool_size` steps moved by `strides` (default: pool_size)."""
+
+    pool_size: Single = 2
+    strides: Annotated[Single, WithJsonSchema({"anyOf": [SINGLE_SCHEMA, {"type": "null"}]})] = (
+        Field(default=None, validate_default=True, description="Default: pool_size.")
+    )
+    padding: Padding = "valid"
+    data_format: DataFormat = "channels_last"
+
+    @field_validator("strides", mode="before")
+    @classmethod
+    def _default_to_pool_size(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None:
+            return value
+        return info.data.get("pool_size", 1)
+
+
+class MaxPooling1DSpec(_Pooling1DSpec):
+    """Maximum over each window of steps; `same` pads with −inf."""
+
+    type: Literal["MaxPooling1D", "MaxPool1D"]
+
+
+class AveragePooling1DSpec(_Pooling1DSpec):
+    """Mean over each window of steps; `same` divides by the real steps only."""
+
+    type: Literal["AveragePooling1D", "AvgPool1D"]
+
+
+class GlobalMaxPooling1DSpec(LayerSpec):
+    """Maximum over the steps: (T, C) → (C,) or (1, C) with keepdims."""
+
+    type: Literal["GlobalMaxPooling1D", "GlobalMaxPool1D"]
+    keepdims: bool = False
+    data_format: DataFormat = "channels_last"
+
+
+class GlobalAveragePooling1DSpec(LayerSpec):
+    """Mean over the steps: (T, C) → (C,) or (1, C) with keepdims."""
+
+    type: Literal["GlobalAveragePooling1D", "GlobalAvgPool1D"]
     keepdims: bool = False
     data_format: DataFormat = "channels_last"

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
-from builder.spec.fields import DataFormat, describe, list_as_tuple
+from builder.spec.fields import DataFormat, Pair, PositiveInt, describe, list_as_tuple
 from builder.spec.layers.base import LayerSpec
 
 
@@ -71,3 +71,111 @@ class ReshapeSpec(LayerSpec):
                 {"got": describe(list(value))},
             )
         return tuple(value)
+
+
+_PAIRS_2D = Annotated[
+    tuple[tuple[int, int], tuple[int, int]],
+    BeforeValidator(_zero_padding),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _NN_INT,
+                _NN_PAIR,
+                {"type": "array", "items": _NN_PAIR, "minItems": 2, "maxItems": 2},
+            ]
+        }
+    ),
+]
+
+
+def _steps_pair(value: Any) -> tuple[int, int]:
+    def non_negative(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    if non_negative(value):
+        return (value, value)
+    if isinstance(value, list) and len(value) == 2 and all(non_negative(v) for v in value):
+        return (value[0], value[1])
+    raise PydanticCustomError(
+        "steps_pair",
+        "must be an integer >= 0 or a pair [start, end] of them, got {got}",
+        {"got": describe(value)},
+    )
+
+
+_PAIR_1D = Annotated[
+    tuple[int, int],
+    BeforeValidator(_steps_pair),
+    WithJsonSchema({"anyOf": [_NN_INT, _NN_PAIR]}),
+]
+
+
+class Cropping2DSpec(LayerSpec):
+    """Drops rows and columns: (H, W, C) → (H − top − bottom, W − left − right, C)."""
+
+    type: Literal["Cropping2D"]
+    cropping: _PAIRS_2D = ((0, 0), (0, 0))
+    data_format: DataFormat = "channels_last"
+
+
+class UpSampling2DSpec(LayerSpec):
+    """Enlarges by integer factors: (H, W, C) → (H·sh, W·sw, C), `nearest` (repeat) or
+    `bilinear` (half-pixel centres, as Keras's resize)."""
+
+    type: Literal["UpSampling2D"]
+    size: Pair = (2, 2)
+    interpolation: Literal["nearest", "bilinear"] = "nearest"
+    data_format: DataFormat = "channels_last"
+
+
+class UpSampling1DSpec(LayerSpec):
+    """Repeats every step `size` times: (T, C) → (T·size, C)."""
+
+    type: Literal["UpSampling1D"]
+    size: PositiveInt = 2
+
+
+class ZeroPadding1DSpec(LayerSpec):
+    """Adds zero steps: (T, C) → (start + T + end, C)."""
+
+    type: Literal["ZeroPadding1D"]
+    padding: _PAIR_1D = (1, 1)
+    data_format: DataFormat = "channels_last"
+
+
+class Cropping1DSpec(LayerSpec):
+    """Drops steps: (T, C) → (T − start − end, C)."""
+
+    type: Literal["Cropping1D"]
+    cropping: _PAIR_1D = (1, 1)
+
+
+class PermuteSpec(LayerSpec):
+    """Permutes the per-sample axes: `dims` lists them 1-based (1 is the first axis after
+    the batch axis, as Keras), e.g. [2, 1] swaps the two axes of (T, C)."""
+
+    type: Literal["Permute"]
+    dims: Annotated[
+        tuple[PositiveInt, ...],
+        BeforeValidator(list_as_tuple),
+        Field(min_length=1),
+        WithJsonSchema({"type": "array", "items": {"type": "integer", "minimum": 1}}),
+    ]
+
+    @field_validator("dims", mode="after")
+    @classmethod
+    def _is_permutation(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if sorted(value) != list(range(1, len(value) + 1)):
+            raise PydanticCustomError(
+                "dims",
+                "must be a permutation of 1..{n} (consecutive, starting from 1), got {got}",
+                {"n": len(value), "got": describe(list(value))},
+            )
+        return value
+
+
+class RepeatVectorSpec(LayerSpec):
+    """Repeats a vector n times: (F,) → (n, F)."""
+
+    type: Literal["RepeatVector"]
+    n: PositiveInt
