@@ -13,6 +13,14 @@ the end rather than ONNX's SAME_LOWER/UPPER choice). ONNX float attributes are 3
 float64 model whose constant would round (LeakyReLU's 0.05, SELU's constants), the function
 is built from element-wise ops over float64 constants instead.
 
+Catalogue layers (issue 13): DepthwiseConv2D and SeparableConv2D are grouped Convs;
+Conv2DTranspose is a ConvTranspose whose pads (crop in front and behind) and
+output_padding (cells past the full output) reproduce Keras's output geometry, and whose
+output_shape is left out (it would override the pads); UpSampling is Resize (nearest:
+asymmetric/floor; bilinear: half_pixel, which clamps at the edges as builder does);
+LayerNormalization and Normalization are decomposed into the element-wise ops builder runs,
+so any axes and float64 work; the layers that are identities at inference are Identity.
+
 Node names are layer names: the layer's main node carries the name (`conv2d`), helper nodes
 add a suffix (`conv2d/transpose`, `conv2d/activation`). Tensors are named after the node
 that makes them, except that an output layer's final tensor takes the layer's name.
@@ -39,7 +47,9 @@ from builder.layers import activation as a
 from builder.layers import conv, core, merge, normalization, pooling, reshaping
 from builder.layers.base import Layer, batch_axis_index
 from builder.ops.activations import SELU_ALPHA, SELU_SCALE
-from builder.ops.shapes import padding_amounts
+from builder.ops.normalization import KERAS_EPSILON
+from builder.ops.shapes import effective_kernel, padding_amounts
+from builder.ops.transpose import deconv_crop, deconv_output_length
 
 if TYPE_CHECKING:
     import onnx
@@ -367,26 +377,54 @@ def onnx_kernel(kernel: np.ndarray) -> np.ndarray:
     return kernel.transpose(rank - 1, rank - 2, *range(rank - 2))
 
 
-def _conv(g: GraphBuilder, layer: conv.Conv2D, xs: list[Value], params: Params, name: str) -> Value:
-    """Conv over channels-first data; any number of spatial axes (Conv2D; Conv1D to come)."""
-    s, node = layer.spec, g.current
-    x = g.layout(xs[0], NCHW, name)
-    kernel = g.constant(f"{name}/kernel", onnx_kernel(params["kernel"]))
-    inputs = [x.name, kernel]
-    if "bias" in params:
-        inputs.append(g.constant(f"{name}/bias", params["bias"]))
+def _conv_node(
+    g: GraphBuilder,
+    x: Value,
+    kernel: np.ndarray,
+    bias: np.ndarray | None,
+    *,
+    kernel_size: Sequence[int],
+    strides: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+    pads: list[int],
+    name: str,
+) -> Value:
+    """One ONNX Conv over channels-first `x` with Keras kernel (*window, C/groups, F)."""
+    x = g.layout(x, NCHW, name)
+    inputs = [x.name, g.constant(f"{name}/kernel", onnx_kernel(kernel))]
+    if bias is not None:
+        inputs.append(g.constant(f"{name}/bias", bias))
     y = g.node(
         "Conv",
         inputs,
         name,
         auto_pad="NOTSET",
-        dilations=list(s.dilation_rate),
-        group=s.groups,
-        kernel_shape=list(s.kernel_size),
-        pads=_pads(s.padding, node.input_shape[:-1], s.kernel_size, s.strides, s.dilation_rate),
-        strides=list(s.strides),
+        dilations=list(dilation),
+        group=groups,
+        kernel_shape=list(kernel_size),
+        pads=pads,
+        strides=list(strides),
     )
-    return _with_activation(g, layer, x.like(y), params, name)
+    return x.like(y)
+
+
+def _conv(g: GraphBuilder, layer: conv.Conv2D, xs: list[Value], params: Params, name: str) -> Value:
+    """Conv over channels-first data, TensorFlow's pads explicit."""
+    s, shape = layer.spec, g.current.input_shape
+    y = _conv_node(
+        g,
+        xs[0],
+        params["kernel"],
+        params.get("bias"),
+        kernel_size=s.kernel_size,
+        strides=s.strides,
+        dilation=s.dilation_rate,
+        groups=s.groups,
+        pads=_pads(s.padding, shape[:-1], s.kernel_size, s.strides, s.dilation_rate),
+        name=name,
+    )
+    return _with_activation(g, layer, y, params, name)
 
 
 def _dense(g: GraphBuilder, layer: core.Dense, xs: list[Value], params: Params, name: str) -> Value:
@@ -493,7 +531,7 @@ def scale_and_shift(
     g: GraphBuilder, x: Value, axis: int, factor: np.ndarray, offset: np.ndarray, name: str
 ) -> Value:
     """y = x·factor + offset with per-feature vectors along builder's batched `axis`, in
-    whichever layout x is (BatchNormalization; Rescaling, Normalization, LayerScale to come)."""
+    whichever layout x is (BatchNormalization)."""
     shape = [1] * x.rank
     shape[feature_axis(x, axis)] = -1
     scaled = g.node(
@@ -506,7 +544,7 @@ def scale_and_shift(
 def _zero_padding(
     g: GraphBuilder, layer: reshaping.ZeroPadding2D, xs: list[Value], params: Params, name: str
 ) -> Value:
-    """Pad with zeros, ((before, after), ...) per spatial axis (ZeroPadding1D to come)."""
+    """Pad with zeros, ((before, after), ...) per spatial axis."""
     x, spatial = xs[0], [tuple(pair) for pair in layer.spec.padding]
     pairs = [(0, 0), (0, 0), *spatial] if x.layout == NCHW else [(0, 0), *spatial, (0, 0)]
     pads = [before for before, _ in pairs] + [after for _, after in pairs]
@@ -574,6 +612,333 @@ def _concatenate(
     return xs[0].like(y)
 
 
+# --------------------------------------------------------------------------- catalogue layers
+
+
+def _depthwise(
+    g: GraphBuilder, layer: conv.DepthwiseConv2D, xs: list[Value], params: Params, name: str
+) -> Value:
+    """A grouped Conv with one group per input channel: Keras's (kh, kw, C, m) kernel is the
+    (kh, kw, 1, C·m) kernel of a Conv2D with groups = C (output channel c·m + q)."""
+    s, shape = layer.spec, g.current.input_shape
+    kh, kw, channels, multiplier = params["kernel"].shape
+    y = _conv_node(
+        g,
+        xs[0],
+        params["kernel"].reshape(kh, kw, 1, channels * multiplier),
+        params.get("bias"),
+        kernel_size=s.kernel_size,
+        strides=s.strides,
+        dilation=s.dilation_rate,
+        groups=channels,
+        pads=_pads(s.padding, shape[:-1], s.kernel_size, s.strides, s.dilation_rate),
+        name=name,
+    )
+    return _with_activation(g, layer, y, params, name)
+
+
+def _separable(
+    g: GraphBuilder, layer: conv.SeparableConv2D, xs: list[Value], params: Params, name: str
+) -> Value:
+    """The depthwise Conv (no bias, node `<name>/depthwise`), then a 1×1 Conv with the bias."""
+    s, shape = layer.spec, g.current.input_shape
+    kh, kw, channels, multiplier = params["depthwise_kernel"].shape
+    inner = _conv_node(
+        g,
+        xs[0],
+        params["depthwise_kernel"].reshape(kh, kw, 1, channels * multiplier),
+        None,
+        kernel_size=s.kernel_size,
+        strides=s.strides,
+        dilation=s.dilation_rate,
+        groups=channels,
+        pads=_pads(s.padding, shape[:-1], s.kernel_size, s.strides, s.dilation_rate),
+        name=f"{name}/depthwise",
+    )
+    y = _conv_node(
+        g,
+        inner,
+        params["pointwise_kernel"],
+        params.get("bias"),
+        kernel_size=(1, 1),
+        strides=(1, 1),
+        dilation=(1, 1),
+        groups=1,
+        pads=[0, 0, 0, 0],
+        name=name,
+    )
+    return _with_activation(g, layer, y, params, name)
+
+
+def _conv_transpose(
+    g: GraphBuilder, layer: conv.Conv2DTranspose, xs: list[Value], params: Params, name: str
+) -> Value:
+    """ConvTranspose with explicit pads and output_padding: of ONNX's full output
+    (H − 1)·s + e (e = d·(k − 1) + 1), Keras keeps `out` cells from `crop` on
+    (`deconv_crop`, `deconv_output_length`); cells past the full output (valid with s > e,
+    or Keras's output_padding) are ONNX output_padding, the rest is cropped by pads."""
+    s, shape = layer.spec, g.current.input_shape
+    x = g.layout(xs[0], NCHW, name)
+    paddings = (None, None) if s.output_padding is None else s.output_padding
+    begins, ends, extra = [], [], []
+    for axis, length in enumerate(shape[:2]):
+        k, st, d, p = s.kernel_size[axis], s.strides[axis], s.dilation_rate[axis], paddings[axis]
+        full = (length - 1) * st + effective_kernel(k, d)
+        crop = deconv_crop(k, st, s.padding, p, d)
+        out = deconv_output_length(length, k, st, s.padding, p, d)
+        begins.append(crop)
+        ends.append(max(full - crop - out, 0))
+        extra.append(max(crop + out - full, 0))
+    # Keras (kh, kw, F, C) → ONNX (C, F, kh, kw)
+    inputs = [x.name, g.constant(f"{name}/kernel", params["kernel"].transpose(3, 2, 0, 1))]
+    if "bias" in params:
+        inputs.append(g.constant(f"{name}/bias", params["bias"]))
+    y = g.node(
+        "ConvTranspose",
+        inputs,
+        name,
+        auto_pad="NOTSET",
+        dilations=list(s.dilation_rate),
+        group=1,
+        kernel_shape=list(s.kernel_size),
+        output_padding=extra,  # no output_shape: it would override the pads
+        pads=begins + ends,
+        strides=list(s.strides),
+    )
+    return _with_activation(g, layer, x.like(y), params, name)
+
+
+def _conv1d(
+    g: GraphBuilder, layer: conv.Conv1D, xs: list[Value], params: Params, name: str
+) -> Value:
+    """Conv over (N, C, T); `causal` pads d·(k − 1) steps in front only."""
+    s, shape = layer.spec, g.current.input_shape
+    if s.padding == "causal":
+        pads = [s.dilation_rate * (s.kernel_size - 1), 0]
+    else:
+        pads = _pads(s.padding, shape[:1], (s.kernel_size,), (s.strides,), (s.dilation_rate,))
+    y = _conv_node(
+        g,
+        xs[0],
+        params["kernel"],
+        params.get("bias"),
+        kernel_size=(s.kernel_size,),
+        strides=(s.strides,),
+        dilation=(s.dilation_rate,),
+        groups=s.groups,
+        pads=pads,
+        name=name,
+    )
+    return _with_activation(g, layer, y, params, name)
+
+
+def _pool1d(op: str, **extra: Any) -> Converter:
+    """MaxPool/AveragePool over (N, C, T), TensorFlow's pads explicit."""
+
+    def convert(g: GraphBuilder, layer: Any, xs: list[Value], params: Params, name: str) -> Value:
+        s = layer.spec
+        x = g.layout(xs[0], NCHW, name)
+        y = g.node(
+            op,
+            [x.name],
+            name,
+            auto_pad="NOTSET",
+            ceil_mode=0,
+            kernel_shape=[s.pool_size],
+            pads=_pads(s.padding, g.current.input_shape[:1], (s.pool_size,), (s.strides,), (1,)),
+            strides=[s.strides],
+            **extra,
+        )
+        return x.like(y)
+
+    return convert
+
+
+def _slice(g: GraphBuilder, x: Value, crops: Sequence[tuple[int, int]], name: str) -> Value:
+    """Drops (front, back) cells of each of builder's axes 1, 2, ... (channels excluded)."""
+    shape = g.current.input_shape
+    axes = [feature_axis(x, 1 + k) for k in range(len(crops))]
+    starts = [front for front, _ in crops]
+    ends = [length - back for length, (_, back) in zip(shape, crops, strict=False)]
+    inputs = [
+        x.name,
+        g.constant(f"{name}/starts", starts, np.int64),
+        g.constant(f"{name}/ends", ends, np.int64),
+        g.constant(f"{name}/axes", axes, np.int64),
+        g.constant(f"{name}/steps", [1] * len(crops), np.int64),
+    ]
+    return x.like(g.node("Slice", inputs, name))
+
+
+def _cropping(g: GraphBuilder, layer: Any, xs: list[Value], params: Params, name: str) -> Value:
+    """Cropping2D ((top, bottom), (left, right)) and Cropping1D (start, end) as one Slice."""
+    cropping = layer.spec.cropping
+    pairs = [cropping] if isinstance(cropping[0], int) else list(cropping)
+    return _slice(g, xs[0], [tuple(pair) for pair in pairs], name)
+
+
+def _zero_padding1d(
+    g: GraphBuilder, layer: reshaping.ZeroPadding1D, xs: list[Value], params: Params, name: str
+) -> Value:
+    x = g.layout(xs[0], NHWC, name)
+    start, end = layer.spec.padding
+    pads = [0, start, 0, 0, end, 0]
+    inputs = [x.name, g.constant(f"{name}/pads", pads, np.int64), g.scalar(name, 0.0)]
+    return x.like(g.node("Pad", inputs, name, mode="constant"))
+
+
+def _resize(g: GraphBuilder, x: Value, factors: Sequence[int], mode: str, name: str) -> Value:
+    """Resize by integer factors along builder's axes 1, 2, ...: `nearest` as
+    x[floor(i/s)] (asymmetric coordinates, floor), `linear` with half-pixel centres, which
+    clamps the source position at the edges as builder's bilinear does."""
+    scales = [1.0] * x.rank
+    for k, factor in enumerate(factors):
+        scales[feature_axis(x, 1 + k)] = float(factor)
+    inputs = [x.name, "", g.constant(f"{name}/scales", scales, np.float32)]
+    nearest = mode == "nearest"
+    y = g.node(
+        "Resize",
+        inputs,
+        name,
+        antialias=0,
+        axes=list(range(x.rank)),
+        coordinate_transformation_mode="asymmetric" if nearest else "half_pixel",
+        cubic_coeff_a=-0.75,
+        exclude_outside=0,
+        extrapolation_value=0.0,
+        keep_aspect_ratio_policy="stretch",
+        mode=mode,
+        nearest_mode="floor",
+    )
+    return x.like(y)
+
+
+def _upsampling2d(
+    g: GraphBuilder, layer: reshaping.UpSampling2D, xs: list[Value], params: Params, name: str
+) -> Value:
+    mode = "nearest" if layer.spec.interpolation == "nearest" else "linear"
+    return _resize(g, xs[0], layer.spec.size, mode, name)
+
+
+def _upsampling1d(
+    g: GraphBuilder, layer: reshaping.UpSampling1D, xs: list[Value], params: Params, name: str
+) -> Value:
+    return _resize(g, xs[0], (layer.spec.size,), "nearest", name)
+
+
+def _permute(
+    g: GraphBuilder, layer: reshaping.Permute, xs: list[Value], params: Params, name: str
+) -> Value:
+    x = g.layout(xs[0], NHWC, name)
+    return x.like(g.node("Transpose", [x.name], name, perm=[0, *layer.spec.dims]))
+
+
+def _repeat_vector(
+    g: GraphBuilder, layer: reshaping.RepeatVector, xs: list[Value], params: Params, name: str
+) -> Value:
+    """(N, F) → Unsqueeze to (N, 1, F) → Tile (1, n, 1)."""
+    x = xs[0]
+    axes = g.constant(f"{name}/axes", [1], np.int64)
+    column = g.node("Unsqueeze", [x.name, axes], f"{name}/unsqueeze")
+    repeats = g.constant(f"{name}/repeats", [1, layer.spec.n, 1], np.int64)
+    return Value(g.node("Tile", [column, repeats], name), 3)
+
+
+def _per_channel(g: GraphBuilder, x: Value, value: Any, owner: str) -> str:
+    """A scalar, or one value per channel shaped to broadcast along x's channel axis."""
+    array = np.asarray(value, dtype=g.dtype)
+    if array.ndim:
+        shape = [1] * x.rank
+        shape[feature_axis(x, -1)] = -1
+        array = array.reshape(shape)
+    return g.constant(owner, array)
+
+
+def _rescaling(
+    g: GraphBuilder, layer: normalization.Rescaling, xs: list[Value], params: Params, name: str
+) -> Value:
+    """x·scale + offset (Mul, then Add), in the model's dtype as builder computes it."""
+    x, s = xs[0], layer.spec
+    scaled = g.node("Mul", [x.name, _per_channel(g, x, s.scale, f"{name}/scale")], f"{name}/mul")
+    return x.like(g.node("Add", [scaled, _per_channel(g, x, s.offset, f"{name}/offset")], name))
+
+
+def _layer_scale(
+    g: GraphBuilder, layer: normalization.LayerScale, xs: list[Value], params: Params, name: str
+) -> Value:
+    x = xs[0]
+    return x.like(
+        g.node("Mul", [x.name, _per_channel(g, x, params["gamma"], f"{name}/gamma")], name)
+    )
+
+
+def _broadcast(array: np.ndarray, rank: int, axes: Sequence[int], dtype: np.dtype) -> np.ndarray:
+    """A statistic over batched `axes` (ascending) reshaped to broadcast against rank `rank`."""
+    shape = [1] * rank
+    for axis, size in zip(axes, array.shape if array.ndim else [1] * len(axes), strict=False):
+        shape[axis] = size
+    return np.asarray(array, dtype=dtype).reshape(shape if array.ndim else [])
+
+
+def _normalization(
+    g: GraphBuilder, layer: normalization.Normalization, xs: list[Value], params: Params, name: str
+) -> Value:
+    """(x − mean)/spread, or mean + x·spread with `invert`; spread = max(sqrt(variance), 1e−7)
+    computed here in the model's dtype, as builder does."""
+    x = g.layout(xs[0], NHWC, name)
+    kept = [a + 1 for a in layer.kept_axes(g.current.input_shape)]
+    dtype = g.dtype
+    mean = _broadcast(params["mean"].astype(dtype), x.rank, kept, dtype)
+    variance = params["variance"].astype(dtype)
+    spread = np.maximum(np.sqrt(variance), dtype.type(KERAS_EPSILON))
+    centre = g.constant(f"{name}/mean", mean)
+    spread_name = g.constant(f"{name}/spread", _broadcast(spread, x.rank, kept, dtype))
+    if layer.spec.invert:
+        scaled = g.node("Mul", [x.name, spread_name], f"{name}/mul")
+        return x.like(g.node("Add", [centre, scaled], name))
+    centred = g.node("Sub", [x.name, centre], f"{name}/sub")
+    return x.like(g.node("Div", [centred, spread_name], name))
+
+
+def _layer_norm(
+    g: GraphBuilder,
+    layer: normalization.LayerNormalization,
+    xs: list[Value],
+    params: Params,
+    name: str,
+) -> Value:
+    """Decomposed as builder computes it (any axes, float32 and float64 alike):
+    μ = mean(x), σ² = mean((x − μ)²), r = 1/sqrt(σ² + ε); y = (x − μ)·(r·γ) + β, or
+    x·(r·γ) with rms_scaling. γ and β are reshaped onto the axes in ascending order."""
+    s, x = layer.spec, g.layout(xs[0], NHWC, name)
+    axes = sorted(a % x.rank for a in s.axis)
+    axes_name = g.constant(f"{name}/axes", axes, np.int64)
+
+    def reduce_mean(value: str, label: str) -> str:
+        return g.node(
+            "ReduceMean", [value, axes_name], f"{name}/{label}", keepdims=1, noop_with_empty_axes=0
+        )
+
+    mean = reduce_mean(x.name, "mean")
+    centred = g.node("Sub", [x.name, mean], f"{name}/centred")
+    square = g.node("Mul", [centred, centred], f"{name}/square")
+    variance = reduce_mean(square, "variance")
+    shifted = g.node("Add", [variance, g.scalar(f"{name}/epsilon", s.epsilon)], f"{name}/add")
+    root = g.node("Sqrt", [shifted], f"{name}/sqrt")
+    scale = g.node("Div", [g.scalar(f"{name}/one", 1.0), root], f"{name}/inverse")
+    shape = [x_size if a in axes else 1 for a, x_size in enumerate([0, *g.current.input_shape])]
+    if "gamma" in params:
+        gamma = g.constant(f"{name}/gamma", params["gamma"].reshape(shape))
+        scale = g.node("Mul", [scale, gamma], f"{name}/gamma_scale")
+    if s.rms_scaling:
+        return x.like(g.node("Mul", [x.name, scale], name))
+    if "beta" not in params:
+        return x.like(g.node("Mul", [centred, scale], name))
+    out = g.node("Mul", [centred, scale], f"{name}/scale")
+    beta = g.constant(f"{name}/beta", params["beta"].reshape(shape))
+    return x.like(g.node("Add", [out, beta], name))
+
+
 CONVERTERS: dict[type, Converter] = {
     a.NamedActivation: _named,
     conv.Conv2D: _conv,
@@ -601,6 +966,29 @@ CONVERTERS: dict[type, Converter] = {
     merge.Maximum: _elementwise("Max", variadic=True),
     merge.Minimum: _elementwise("Min", variadic=True),
     merge.Concatenate: _concatenate,
+    conv.DepthwiseConv2D: _depthwise,
+    conv.SeparableConv2D: _separable,
+    conv.Conv2DTranspose: _conv_transpose,
+    conv.Conv1D: _conv1d,
+    pooling.MaxPooling1D: _pool1d("MaxPool", dilations=[1], storage_order=0),
+    pooling.AveragePooling1D: _pool1d("AveragePool", count_include_pad=0),
+    pooling.GlobalMaxPooling1D: _global_pool("ReduceMax"),
+    pooling.GlobalAveragePooling1D: _global_pool("ReduceMean"),
+    reshaping.UpSampling2D: _upsampling2d,
+    reshaping.UpSampling1D: _upsampling1d,
+    reshaping.Cropping2D: _cropping,
+    reshaping.Cropping1D: _cropping,
+    reshaping.ZeroPadding1D: _zero_padding1d,
+    reshaping.Permute: _permute,
+    reshaping.RepeatVector: _repeat_vector,
+    normalization.Rescaling: _rescaling,
+    normalization.Normalization: _normalization,
+    normalization.LayerNormalization: _layer_norm,
+    normalization.LayerScale: _layer_scale,
+    core.SpatialDropout2D: _identity,
+    core.GaussianNoise: _identity,
+    core.GaussianDropout: _identity,
+    core.Identity: _identity,
 }
 """Layer class → converter. A layer without an entry cannot be exported (ConfigError)."""
 

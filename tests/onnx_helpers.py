@@ -18,7 +18,7 @@ from builder.errors import BuilderError
 from builder.model import Model
 from builder.ops.names import ACTIVATION_NAMES
 
-ORT_LACKS_FLOAT64 = frozenset({"Conv", "AveragePool", "Erf"})
+ORT_LACKS_FLOAT64 = frozenset({"Conv", "ConvTranspose", "AveragePool", "Resize", "Erf"})
 """Ops that onnxruntime 1.32's CPU provider implements for float32 but not float64
 (checked in test_onnx_export: a float64 session fails with NOT_IMPLEMENTED naming one)."""
 
@@ -47,7 +47,7 @@ def random_weights(model: Model, seed: int, folder: Path) -> None:
     rng = np.random.default_rng(seed)
     arrays = {}
     for key, spec in model.weight_specs():
-        if key.endswith("moving_variance"):
+        if key.endswith("variance"):  # BatchNormalization's moving_variance, Normalization's
             arrays[key] = rng.uniform(0.5, 2.0, spec.shape)
         else:
             arrays[key] = rng.standard_normal(spec.shape) * 0.5
@@ -168,8 +168,10 @@ def _spatial_candidates(
     """One or more layers to append (a merge brings its partner branch)."""
     kind = rng.choice(
         ["conv", "conv", "conv", "pool", "activation", "batchnorm", "zeropad", "dropout",
-         "merge", "merge", "global_keep"]
+         "merge", "merge", "global_keep", "catalogue", "catalogue", "catalogue"]
     )  # fmt: skip
+    if kind == "catalogue":
+        return [{**_catalogue_2d(rng, channels), "name": name}]
     if kind == "conv":
         groups = rng.choice(_divisors(channels))
         return [{
@@ -243,10 +245,112 @@ def _spatial_candidates(
     return [branch, {"type": merge, "name": name, "inputs": inputs}]
 
 
+def _conv_like(rng: random.Random) -> dict[str, Any]:
+    return {
+        "kernel_size": [rng.randint(1, 3), rng.randint(1, 3)],
+        "strides": [rng.randint(1, 2), rng.randint(1, 2)],
+        "padding": rng.choice(["valid", "same"]),
+        "use_bias": rng.random() < 0.8,
+        "activation": _activation_value(rng),
+    }
+
+
+def _catalogue_2d(rng: random.Random, channels: int) -> dict[str, Any]:
+    """One of issue 13's layers on an (H, W, C) input, keeping rank 3."""
+    kind = rng.choice(
+        ["DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "UpSampling2D", "Cropping2D",
+         "Rescaling", "Normalization", "LayerNormalization", "LayerScale", "SpatialDropout2D",
+         "GaussianNoise", "GaussianDropout", "Identity", "Permute"]
+    )  # fmt: skip
+    if kind == "DepthwiseConv2D":
+        return {"type": kind, **_conv_like(rng), "depth_multiplier": rng.randint(1, 2),
+                "dilation_rate": rng.choice([1, 1, 2])}  # fmt: skip
+    if kind == "SeparableConv2D":
+        return {"type": kind, **_conv_like(rng), "filters": rng.randint(1, 4),
+                "depth_multiplier": rng.randint(1, 2), "dilation_rate": rng.choice([1, 1, 2])}  # fmt: skip
+    if kind == "Conv2DTranspose":
+        found = {"type": kind, **_conv_like(rng), "filters": rng.randint(1, 4)}
+        strides = found["strides"]
+        if rng.random() < 0.4:
+            found["output_padding"] = [rng.randrange(st) for st in strides]
+        elif strides == [1, 1] and rng.random() < 0.5:
+            found["dilation_rate"] = 2
+        return found
+    if kind == "UpSampling2D":
+        return {"type": kind, "size": [rng.randint(1, 3), rng.randint(1, 3)],
+                "interpolation": rng.choice(["nearest", "bilinear"])}  # fmt: skip
+    if kind == "Cropping2D":
+        return {"type": kind, "cropping": [[rng.randint(0, 1), rng.randint(0, 2)],
+                                           [rng.randint(0, 2), rng.randint(0, 1)]]}  # fmt: skip
+    if kind == "Rescaling":
+        scale = rng.choice([1 / 255, 0.5, [rng.uniform(-2, 2) for _ in range(channels)]])
+        return {"type": kind, "scale": scale, "offset": rng.choice([0.0, -1.0, [0.25] * channels])}
+    if kind == "Normalization":
+        return {"type": kind, "axis": rng.choice([[-1], None, [1, 3], [2]]),
+                "invert": rng.random() < 0.3}  # fmt: skip
+    if kind == "LayerNormalization":
+        return {"type": kind, "axis": rng.choice([[-1], [1, 2, 3], [-1, 1], [2]]),
+                "epsilon": rng.choice([0.001, 1e-6]), "center": rng.random() < 0.7,
+                "scale": rng.random() < 0.7, "rms_scaling": rng.random() < 0.2}  # fmt: skip
+    if kind == "LayerScale":
+        return {"type": kind, "init_values": 0.1, "projection_dim": channels}
+    if kind == "Permute":
+        return {"type": kind, "dims": rng.choice([[2, 1, 3], [1, 3, 2], [3, 1, 2]])}
+    if kind in ("SpatialDropout2D", "GaussianDropout"):
+        return {"type": kind, "rate": 0.3}
+    if kind == "GaussianNoise":
+        return {"type": kind, "stddev": 0.5}
+    return {"type": kind}
+
+
+def _sequence_head(rng: random.Random, name: str, channels: int) -> list[dict[str, Any]]:
+    """(H, W, C) → Reshape (H·W, C), then 1-D layers; or a vector repeated into a sequence."""
+    layers: list[dict[str, Any]] = [
+        {"type": "Reshape", "name": name, "target_shape": [-1, channels]}
+    ]
+    if rng.random() < 0.3:
+        layers = [
+            {"type": "GlobalAveragePooling2D", "name": name},
+            {"type": "RepeatVector", "name": f"{name}_repeat", "n": rng.randint(1, 4)},
+        ]
+    for k in range(rng.randint(1, 4)):
+        kind = rng.choice(
+            ["Conv1D", "Conv1D", "MaxPooling1D", "AveragePooling1D", "UpSampling1D",
+             "ZeroPadding1D", "Cropping1D", "LayerNormalization"]
+        )  # fmt: skip
+        layer: dict[str, Any] = {"type": kind, "name": f"{name}_seq{k}"}
+        if kind == "Conv1D":
+            padding = rng.choice(["valid", "same", "causal"])
+            layer.update(filters=rng.randint(1, 4), kernel_size=rng.randint(1, 3),
+                         strides=rng.randint(1, 2), padding=padding,
+                         dilation_rate=rng.choice([1, 2]) if padding != "same" else 1,
+                         use_bias=rng.random() < 0.8, activation=_activation_value(rng))  # fmt: skip
+            if layer["dilation_rate"] > 1:
+                layer["strides"] = 1
+        elif kind in ("MaxPooling1D", "AveragePooling1D"):
+            layer.update(pool_size=rng.randint(1, 3), strides=rng.choice([None, 1, 2]),
+                         padding=rng.choice(["valid", "same"]))  # fmt: skip
+        elif kind == "UpSampling1D":
+            layer["size"] = rng.randint(1, 3)
+        elif kind == "ZeroPadding1D":
+            layer["padding"] = [rng.randint(0, 2), rng.randint(0, 2)]
+        elif kind == "Cropping1D":
+            layer["cropping"] = [rng.randint(0, 1), rng.randint(0, 1)]
+        else:
+            layer.update(axis=rng.choice([[-1], [1], [1, 2]]), rms_scaling=rng.random() < 0.2)
+        layers.append(layer)
+    pool = rng.choice([None, "GlobalMaxPooling1D", "GlobalAveragePooling1D"])
+    if pool is not None:
+        layers.append({"type": pool, "name": f"{name}_pool", "keepdims": rng.random() < 0.3})
+    return layers
+
+
 def _head(rng: random.Random, name: str, channels: int) -> list[dict[str, Any]]:
     dense = {"type": "Dense", "name": f"{name}_dense", "units": rng.randint(1, 5),
              "use_bias": rng.random() < 0.8, "activation": _activation_value(rng)}  # fmt: skip
-    kind = rng.choice(["flatten", "global", "reshape", "dense4d", "none"])
+    kind = rng.choice(["flatten", "global", "reshape", "dense4d", "none", "sequence", "sequence"])
+    if kind == "sequence":
+        return _sequence_head(rng, name, channels)
     if kind == "flatten":
         return [{"type": "Flatten", "name": name}, dense]
     if kind == "global":
