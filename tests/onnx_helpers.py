@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import yaml
 
 import builder
 from builder.errors import BuilderError
 from builder.model import Model
+from builder.onnx_export import OPSET
 from builder.ops.names import ACTIVATION_NAMES
 
 ORT_LACKS_FLOAT64 = frozenset({"Conv", "ConvTranspose", "AveragePool", "Resize", "Erf"})
@@ -39,6 +41,54 @@ def assert_close(got: Any, want: Any, what: str) -> None:
     finite = np.abs(want[np.isfinite(want)])
     scale = float(finite.max()) if finite.size else 1.0
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * scale, err_msg=what)
+
+
+def check_export(model: Any, x: Any) -> dict[str, Any]:
+    """Exports, checks the proto, compares both runtimes with the NumPy engine; returns
+    {"onnxruntime": output or lacking op, "proto": ...}."""
+    from builder.onnx_export import to_onnx
+
+    proto = to_onnx(model)
+    onnx.checker.check_model(proto, full_check=True)
+    assert_every_attribute_written(proto)
+    assert_graph_edges(proto, model)
+    want = model(x)
+    assert_close(run_reference(proto, x), want, "ReferenceEvaluator")
+    got = run_onnxruntime(proto, x)
+    if isinstance(got, str):
+        assert model.dtype == np.float64 and got in ORT_LACKS_FLOAT64, got
+        assert got in {node.op_type for node in proto.graph.node}
+    else:
+        assert_close(got, want, "onnxruntime")
+    return {"onnxruntime": got, "proto": proto}
+
+
+def assert_graph_edges(proto: Any, model: Any) -> None:
+    """Graph inputs and outputs are the config's names (outputs named after their layer),
+    with the batch axis symbolic and the per-sample shapes channels_last."""
+
+    def edges(values: Any) -> dict[str, tuple[Any, ...]]:
+        return {
+            value.name: tuple(d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim)
+            for value in values
+        }
+
+    assert edges(proto.graph.input) == {
+        name: ("N", *shape) for name, shape in model.input_shapes.items()
+    }
+    assert list(edges(proto.graph.output).items()) == [
+        (name, ("N", *shape)) for name, shape in model.output_shapes.items()
+    ]
+
+
+def assert_every_attribute_written(proto: Any) -> None:
+    """Each node sets every attribute its op's schema has (ONNX defaults differ from Keras's)."""
+    for node in proto.graph.node:
+        schema = onnx.defs.get_schema(node.op_type, OPSET)
+        written = {attribute.name for attribute in node.attribute}
+        # ConvTranspose's output_shape, when set, overrides the explicit pads (ONNX spec)
+        left_out = {"output_shape"} if node.op_type == "ConvTranspose" else set()
+        assert written == set(schema.attributes) - left_out, (node.name, node.op_type)
 
 
 def random_weights(model: Model, seed: int, folder: Path) -> None:

@@ -1,10 +1,11 @@
-"""ONNX export: every example config and random configs are valid ONNX (`onnx.checker`) and
-compute what the NumPy engine computes, under onnxruntime and under the `onnx` package's
+"""ONNX export: random configs (and, in test_onnx_examples/test_onnx_catalogue, every example
+config and the catalogue layers) are valid ONNX (`onnx.checker`) and compute what the NumPy
+engine computes, under onnxruntime and under the `onnx` package's
 ReferenceEvaluator (a second, independent implementation of every op).
 
 Tolerance (`assert_close`): 1e-5 relative at float32, 1e-12 at float64, with the output's
 largest magnitude as the floor. onnxruntime 1.32 has no float64 kernel for Conv,
-AveragePool and Erf; for a float64 model using one, the test checks that onnxruntime says
+ConvTranspose, AveragePool, Resize and Erf; for a float64 model using one, the test checks that onnxruntime says
 exactly that (NOT_IMPLEMENTED for an op in `ORT_LACKS_FLOAT64`), and the ReferenceEvaluator
 gives the float64 check.
 """
@@ -19,8 +20,8 @@ import onnx
 import pytest
 import yaml
 from onnx_helpers import (
-    ORT_LACKS_FLOAT64,
     assert_close,
+    check_export,
     random_config,
     random_input,
     random_weights,
@@ -36,38 +37,12 @@ from builder.errors import (
     ResourceError,
 )
 from builder.layers.activation import NamedActivation
-from builder.onnx_export import CONVERTERS, OPSET, save_onnx, to_onnx
+from builder.onnx_export import CONVERTERS, save_onnx, to_onnx
 from builder.ops.names import ACTIVATION_NAMES
 from builder.registry import LAYERS
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 RANDOM_SEEDS = range(120)
-
-
-def check_export(model: Any, x: Any) -> dict[str, Any]:
-    """Exports, checks the proto, compares both runtimes with the NumPy engine; returns
-    {"onnxruntime": output or lacking op, "proto": ...}."""
-    proto = to_onnx(model)
-    onnx.checker.check_model(proto, full_check=True)
-    assert_every_attribute_written(proto)
-    assert_graph_edges(proto, model)
-    want = model(x)
-    assert_close(run_reference(proto, x), want, "ReferenceEvaluator")
-    got = run_onnxruntime(proto, x)
-    if isinstance(got, str):
-        assert model.dtype == np.float64 and got in ORT_LACKS_FLOAT64, got
-        assert got in {node.op_type for node in proto.graph.node}
-    else:
-        assert_close(got, want, "onnxruntime")
-    return {"onnxruntime": got, "proto": proto}
-
-
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_example_configs_match_numpy_engine(path: Path, tmp_path: Path) -> None:
-    model = builder.load(path)
-    random_weights(model, 0, tmp_path)
-    check_export(model, random_input(model, 1, count=2))
 
 
 @pytest.mark.parametrize("seed", RANDOM_SEEDS)
@@ -154,34 +129,6 @@ def test_advanced_activations_at_both_dtypes(
     random_weights(model, 5, tmp_path)
     result = check_export(model, random_input(model, 6, count=4))
     assert not isinstance(result["onnxruntime"], str)  # these all run at float64 too
-
-
-def assert_graph_edges(proto: Any, model: Any) -> None:
-    """Graph inputs and outputs are the config's names (outputs named after their layer),
-    with the batch axis symbolic and the per-sample shapes channels_last."""
-
-    def edges(values: Any) -> dict[str, tuple[Any, ...]]:
-        return {
-            value.name: tuple(d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim)
-            for value in values
-        }
-
-    assert edges(proto.graph.input) == {
-        name: ("N", *shape) for name, shape in model.input_shapes.items()
-    }
-    assert list(edges(proto.graph.output).items()) == [
-        (name, ("N", *shape)) for name, shape in model.output_shapes.items()
-    ]
-
-
-def assert_every_attribute_written(proto: Any) -> None:
-    """Each node sets every attribute its op's schema has (ONNX defaults differ from Keras's)."""
-    for node in proto.graph.node:
-        schema = onnx.defs.get_schema(node.op_type, OPSET)
-        written = {attribute.name for attribute in node.attribute}
-        # ConvTranspose's output_shape, when set, overrides the explicit pads (ONNX spec)
-        left_out = {"output_shape"} if node.op_type == "ConvTranspose" else set()
-        assert written == set(schema.attributes) - left_out, (node.name, node.op_type)
 
 
 def test_keras_values_are_explicit() -> None:
@@ -339,91 +286,3 @@ def test_outputs_are_named_after_their_layers(tmp_path: Path) -> None:
     assert makers["leaky/main"].name == "leaky" and makers["leaky/main"].op_type == "LeakyRelu"
     readers = {node.name: list(node.input) for node in proto.graph.node}
     assert readers["after"][0] == "conv/activation"  # the NCHW tensor, no round trip
-
-
-def test_two_heads_in_numbers(tmp_path: Path) -> None:
-    """two_heads.yaml: the softmax head sums to one in every runtime, the sigmoid head is
-    in [0, 1], and both runtimes agree with the NumPy engine."""
-    model = builder.load(ROOT / "configs" / "two_heads.yaml")
-    random_weights(model, 14, tmp_path)
-    x = random_input(model, 14, count=5)
-    assert sorted(x) == ["image", "meta"]
-    result = check_export(model, x)
-    for found in (result["onnxruntime"], run_reference(result["proto"], x)):
-        assert list(found) == ["head_a", "head_b"]
-        np.testing.assert_allclose(found["head_a"].sum(axis=1), np.ones(5), rtol=1e-6)
-        head_b = found["head_b"]
-        assert head_b.shape == (5, 1) and np.all((head_b >= 0) & (head_b <= 1))
-
-
-CATALOGUE_BLOCKS = [
-    *(
-        {"type": "Conv2DTranspose", "filters": 2, "kernel_size": k, "strides": st, "padding": p}
-        | ({} if op is None else {"output_padding": op})
-        for k in (1, 2, 3)
-        for st in (1, 2, 3)
-        for p in ("valid", "same")
-        for op in (None, st - 1)
-    ),
-    {"type": "Conv2DTranspose", "filters": 2, "kernel_size": 3, "dilation_rate": 2, "padding": "same"},
-    {"type": "DepthwiseConv2D", "kernel_size": 3, "strides": 2, "padding": "same", "depth_multiplier": 3},
-    {"type": "SeparableConv2D", "filters": 4, "kernel_size": 2, "dilation_rate": 2, "padding": "same"},
-    {"type": "UpSampling2D", "size": [3, 2], "interpolation": "bilinear"},
-    {"type": "UpSampling2D", "size": [2, 3], "interpolation": "nearest"},
-    {"type": "Cropping2D", "cropping": [[1, 2], [0, 3]]},
-    {"type": "Normalization", "axis": None, "invert": True},
-    {"type": "LayerNormalization", "axis": [-1, 1], "epsilon": 1e-6},
-    {"type": "LayerNormalization", "rms_scaling": True},
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("block", CATALOGUE_BLOCKS, ids=lambda b: "-".join(map(str, b.values())))
-def test_catalogue_layers_at_both_dtypes(block: dict[str, Any], dtype: str, tmp_path: Path) -> None:
-    """Every TensorFlow `same`/`valid` geometry of Conv2DTranspose (output_padding none or
-    stride − 1), and the other 2-D catalogue layers in their less common settings, on a
-    7×6×3 input."""
-    model = builder.load(
-        yaml.safe_dump({"input_shape": [7, 6, 3], "dtype": dtype, "layers": [block]})
-    )
-    random_weights(model, 17, tmp_path)
-    check_export(model, random_input(model, 17, count=2))
-
-
-SEQUENCE_BLOCKS = [
-    {"type": "Conv1D", "filters": 3, "kernel_size": 3, "padding": "causal", "dilation_rate": 2},
-    {"type": "Conv1D", "filters": 4, "kernel_size": 2, "padding": "same", "strides": 2, "groups": 2},
-    {"type": "MaxPooling1D", "pool_size": 3, "strides": 2, "padding": "same"},
-    {"type": "AveragePooling1D", "pool_size": 3, "strides": 1, "padding": "same"},
-    {"type": "GlobalAveragePooling1D", "keepdims": True},
-    {"type": "UpSampling1D", "size": 3},
-    {"type": "ZeroPadding1D", "padding": [2, 1]},
-    {"type": "Cropping1D", "cropping": [1, 2]},
-    {"type": "Permute", "dims": [2, 1]},
-    {"type": "LayerNormalization", "axis": [1, 2], "center": False},
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("block", SEQUENCE_BLOCKS, ids=lambda b: "-".join(map(str, b.values())))
-def test_sequence_layers_at_both_dtypes(block: dict[str, Any], dtype: str, tmp_path: Path) -> None:
-    model = builder.load(yaml.safe_dump({"input_shape": [9, 4], "dtype": dtype, "layers": [block]}))
-    random_weights(model, 18, tmp_path)
-    check_export(model, random_input(model, 18, count=2))
-
-
-def test_repeat_vector_and_rescaling(tmp_path: Path) -> None:
-    model = builder.load(
-        "input_shape: [5]\nlayers:\n  - RepeatVector: {n: 3}\n"
-        "  - Rescaling: {scale: [0.5, -1, 2, 1, 0.25], offset: 1.5}\n"
-        "  - LayerScale: {init_values: 0.5, projection_dim: 5}\n"
-    )
-    random_weights(model, 19, tmp_path)
-    x = random_input(model, 19)
-    result = check_export(model, x)
-    # by hand: every row of a sample is (x·scale + 1.5)·gamma
-    want = (x * np.float32([0.5, -1, 2, 1, 0.25]) + np.float32(1.5)) * model.weights[
-        "layer_scale/gamma"
-    ]
-    for row in range(3):
-        np.testing.assert_allclose(result["onnxruntime"][:, row], want, rtol=1e-6)
