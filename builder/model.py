@@ -163,6 +163,11 @@ class Model:
         keeps at its peak (the engine class's `weight_copies`, measured; 0 for NumPy)."""
         return self.weight_bytes() * (1 + getattr(self._runtime_factory, "weight_copies", 0))
 
+    def held_work_bytes_per_sample(self) -> int:
+        """The plan's work per sample times the engine's measured `work_factor` (1 for NumPy)."""
+        factor = getattr(self._runtime_factory, "work_factor", 1.0)
+        return math.ceil(self.work_bytes_per_sample() * factor)
+
     def work_bytes_per_sample(self) -> int:
         """Peak bytes of live activations plus a layer's scratch, per sample of a chunk."""
         return self.plan.work_bytes_per_sample
@@ -179,7 +184,7 @@ class Model:
         single sample's work do not fit.
         """
         weights = self.held_weight_bytes()
-        per_sample = max(self.work_bytes_per_sample(), 1)
+        per_sample = max(self.held_work_bytes_per_sample(), 1)
         limit = f"over the memory limit of {format_bytes(max_memory)}"
         if weights > max_memory:
             held = f" with the {self.engine} engine's copies" if self.engine != "numpy" else ""

@@ -41,15 +41,17 @@ class OnnxRuntimeEngine:
     RSS both times with it, and at 209 and 290 MiB (growing with the samples) without.
     Memory (`--max-memory`), measured with `benchmarks/bench_engine_memory.py` (peak RSS
     growth of one `predict` call after a warm-up sample, 2026-12-01, 2 cores, onnxruntime
-    1.32): per sample of a chunk, 0.17-0.74 of builder's plan estimate
-    (`Model.work_bytes_per_sample`, what the NumPy engine is checked against), at chunks of
-    4 to 1,000 on the seed CNN (129-151 KiB vs 208.6 KiB) and the small VGG (256-280 KiB vs
-    1,536 KiB), and at 64 and 256 on the other example configs and the strided benchmark
-    net; the estimate is kept. The weights are another matter: building the session (the
-    serialized proto, the session's initializers, their NCHWc reorder and pre-packed GEMM
-    copies) grew the peak RSS by 3.05x the weight bytes on a 192 MiB Dense stack, 3.56x on
-    78 MiB of Conv/BatchNormalization/Dense, 4.45x on 72 MiB of 3x3 Conv, on top of the
-    model's own NumPy copy. So `weight_copies` = 5: the memory check counts the weights six
+    1.32), per sample of a chunk against builder's plan estimate
+    (`Model.work_bytes_per_sample`, what the NumPy engine is checked against): seed CNN
+    0.62-0.73 (chunks 4 to 1,000), small VGG 0.17-0.18, the other example configs 0.17-0.92
+    at chunks 16-256, but ConvNeXt blocks 3.12 (16) to 3.31 (256): the LayerNormalization
+    and GELU of the export are element-wise chains whose full-size intermediates the plan
+    does not count (the NumPy engine itself measured 1.86-1.89 there). Hence
+    `work_factor` = 3.5. The weights: building the session (the serialized proto, the
+    session's initializers, their NCHWc reorder and pre-packed GEMM copies) grew the peak
+    RSS by 3.05x the weight bytes on a 192 MiB Dense stack, 3.47-3.56x on 78 MiB of
+    Conv/BatchNormalization/Dense, 4.33-4.45x on 72 MiB of 3x3 Conv, on top of the model's
+    own NumPy copy. Hence `weight_copies` = 5: the memory check counts the weights six
     times for this engine.
     Shape: (N, *input_shape) → (N, *output_shape).
     """
@@ -59,6 +61,9 @@ class OnnxRuntimeEngine:
 
     weight_copies = 5
     """Copies of the weights the engine holds at its peak besides the model's (measured 4.45)."""
+
+    work_factor = 3.5
+    """Peak work per sample over the plan's estimate (measured at most 3.31, ConvNeXt)."""
 
     def __init__(self, model: Model, threads: int | None = None) -> None:
         ort = import_onnxruntime()
