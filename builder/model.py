@@ -345,7 +345,7 @@ class Model:
                     np.may_share_memory(inputs[0], v) for k, v in values.items() if k != only
                 )
             )  # never write into the caller's data
-            out = step.run(inputs, weights[step.node.name], scratch)
+            out = step.run(inputs, step.params(weights), scratch)
             for name in step.inputs:
                 if remaining[name] == 0:
                     values.pop(name, None)

@@ -3,21 +3,28 @@ reads, and the memory a sample needs while they run.
 
 Planning is separate from the graph (what the network is) and from the model (weights and
 prediction): the plan may reorder and fuse work as long as every output stays bit for bit
-what layer-by-layer evaluation gives. Today it does one rewrite, pool-first: for an
-element-wise f that commutes with max (`commutes_with_max`: non-decreasing and piecewise
-linear, e.g. ReLU) whose only reader is max pooling (`selects_maximum`),
-pool(f(x)) == f(pool(x)) exactly, and the second applies f to a pool_size-times smaller array.
+what layer-by-layer evaluation gives, with one stated exception. Rewrites:
+
+- pool-first: for an element-wise f that commutes with max (`commutes_with_max`:
+  non-decreasing and piecewise linear, e.g. ReLU) whose only reader is max pooling
+  (`selects_maximum`), pool(f(x)) == f(pool(x)) exactly, and the second applies f to a
+  pool_size-times smaller array.
+- fused chains (`builder.fusion`): Conv2D/Dense → BatchNormalization → activation as one
+  step. The activation of a Conv2D runs on each output block while it is in cache (bit
+  for bit); a BatchNormalization is folded into the kernel and bias, the exception: equal
+  to the unfused layers up to float rounding.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from builder import fusion
 from builder.graph import Graph, Node
 from builder.layers.base import Params
 from builder.spec.model import INPUT_NAME
@@ -35,10 +42,22 @@ class Step:
     run: Run
     then: str | None = None  # pool-first: the layer whose final activation runs after this
     linear_only: bool = False  # pool-first: this layer's inline activation runs later
+    absorbed: tuple[Node, ...] = ()  # fused chain: earlier layers this step also computes
 
     @property
     def output(self) -> str:
         return self.node.name
+
+    def params(self, weights: Mapping[str, Params]) -> Params:
+        """What `run` receives: the node's weights, or for a fused chain every node's,
+        keyed `layer/weight`."""
+        if not self.absorbed:
+            return weights[self.node.name]
+        return {
+            f"{node.name}/{key}": array
+            for node in (*self.absorbed, self.node)
+            for key, array in weights[node.name].items()
+        }
 
 
 @dataclass(frozen=True)
@@ -65,10 +84,18 @@ def build_plan(graph: Graph) -> Plan:
     deferred = _pool_first_pairs(graph)  # {pool node index: activation node}
     skipped = {a.index for a in deferred.values() if a.layer.is_activation}
     linear_only = {a.index for a in deferred.values()} - skipped
+    taken = set(deferred) | {a.index for a in deferred.values()}
+    chains = {chain.nodes[-1].index: chain for chain in fusion.find_chains(graph, taken)}
+    inside = {node.index for chain in chains.values() for node in chain.nodes[:-1]}
     steps = []
     for node in graph.nodes:
-        if node.index in skipped:
-            continue  # a standalone activation, applied after the pooling that reads it
+        if node.index in skipped or node.index in inside:
+            continue  # a standalone activation applied after its pooling, or part of a chain
+        if node.index in chains:
+            chain = chains[node.index]
+            absorbed = chain.nodes[:-1]
+            steps.append(Step(node, chain.host.inputs, fusion.chain_run(chain), absorbed=absorbed))
+            continue
         if node.index in deferred:
             source = deferred[node.index]
             inputs = source.inputs if source.index in skipped else node.inputs
@@ -139,7 +166,7 @@ def _peak_work_elements(graph: Graph, steps: list[Step], readers: dict[str, int]
     for step in steps:
         node = step.node
         out = math.prod(node.output_shape)
-        scratch = node.layer.scratch_elements(node.input_shape)
+        scratch = max(n.layer.scratch_elements(n.input_shape) for n in (*step.absorbed, node))
         peak = max(peak, sum(live.values()) + out + scratch)
         for name in step.inputs:
             remaining[name] -= 1
