@@ -1,19 +1,21 @@
-"""Plan rewrites that fuse a Conv2D/Dense with what follows it into one step.
+"""Plan rewrite: a BatchNormalization folded into the Conv2D or Dense before it.
 
-A chain host → [BatchNormalization] → [activation] runs as one step when every link but
-the last has exactly one reader and is not a model output:
+With y = x·s + t per channel (`BatchNormalization.affine`), a layer whose output channel
+f depends only on kernel[..., f] and bias[f] (`folds_affine`: Conv2D, Dense) followed by
+the normalisation is the same layer with kernel·s and bias·s + t:
 
-- BatchNormalization on the last axis right after a Conv2D or Dense without activation
-  (a layer with `folds_affine`) folds into its weights: with y = x·s + t per channel
-  (`BatchNormalization.affine`), conv(x, k) + b followed by it is conv(x, k·s) + (b·s + t).
-  The folded kernel and bias are computed once per weight set (the step remembers the
-  arrays it folded and refolds when the model's weights are replaced; like the
-  onnxruntime session, it does not see weight arrays edited in place). This changes
-  rounding, not the function: outputs agree with the unfused layers to float rounding.
-- An element-wise activation (`commutes_with_max`: ReLU, LeakyReLU, ...) of a Conv2D,
-  inline or as the next layer, runs on each block of the convolution's output right
-  after its GEMM, while the block is in cache and on the worker thread that computed it
-  (`conv2d(epilogue=)`); bit for bit the same as applying it afterwards.
+    bn(conv(x, k) + b) = conv(x, k·s) + (b·s + t)
+
+so one step computes both and the pass over the output that the normalisation makes
+disappears (measured on VGG's first layer, 32×64×64×64 float32, one thread: 14.0 ms for
+the convolution then the normalisation, 8.5 ms for the convolution alone). It applies
+when the host has no activation, is not a model output, the normalisation is its only
+reader and acts on the last axis.
+
+The folded kernel and bias are computed in float64 once per weight set: the step keeps
+the arrays it folded and folds again when the model's weights are replaced (like the
+onnxruntime session, it does not see weight arrays edited in place). Folding changes
+rounding, not the function: outputs agree with the unfused layers to float rounding.
 """
 
 from __future__ import annotations
@@ -31,122 +33,80 @@ Run = Callable[[list[np.ndarray], Params, bool], np.ndarray]
 
 
 @dataclass(frozen=True)
-class Chain:
-    """host (Conv2D/Dense), then an optional BatchNormalization folded into it, then an
-    optional element-wise activation layer, computed as one step named after the last."""
+class Fold:
+    """A Conv2D/Dense (`host`) and the BatchNormalization (`norm`) folded into it."""
 
     host: Node
-    norm: Node | None = None
-    activation: Node | None = None
-
-    @property
-    def nodes(self) -> tuple[Node, ...]:
-        return tuple(n for n in (self.host, self.norm, self.activation) if n is not None)
+    norm: Node
 
 
-def find_chains(graph: Graph, taken: set[int]) -> list[Chain]:
-    """The chains worth fusing; nodes in `taken` (already rewritten) are left alone."""
+def find_folds(graph: Graph, taken: set[int]) -> list[Fold]:
+    """Every host → normalisation pair that folds; nodes in `taken` (already rewritten by
+    another rule) are left alone."""
     readers = graph.consumers()
-
-    def only_reader(node: Node) -> Node | None:
-        found = readers[node.name]
-        if node.name in graph.outputs or len(found) != 1 or found[0].index in taken:
-            return None
-        return found[0]
-
-    chains = []
-    for node in graph.nodes:
-        layer: Any = node.layer
-        if node.index in taken or not getattr(layer, "folds_affine", False):
+    found = []
+    for host in graph.nodes:
+        layer: Any = host.layer
+        if host.index in taken or not getattr(layer, "folds_affine", False):
             continue
-        norm = only_reader(node) if layer.activation is None else None
-        if norm is not None and not _folds_into(norm):
-            norm = None
-        tail = norm or node
-        activation = only_reader(tail) if layer.activation is None else None
-        convolution = getattr(layer, "takes_epilogue", False)
-        if activation is not None and not (
-            convolution and activation.layer.is_activation and activation.layer.commutes_with_max
-        ):
-            activation = None
-        inline = layer.activation is not None and convolution and layer.activation.commutes_with_max
-        if norm is not None or activation is not None or inline:
-            chains.append(Chain(node, norm, activation))
-            taken.update(n.index for n in chains[-1].nodes)
-    return chains
+        if layer.activation is not None or host.name in graph.outputs:
+            continue  # the normalisation would come after a non-linear function
+        if len(readers[host.name]) != 1:
+            continue
+        (norm,) = readers[host.name]
+        if norm.index not in taken and _normalises_last_axis(norm):
+            found.append(Fold(host, norm))
+    return found
 
 
-def chain_run(chain: Chain) -> Run:
-    """Run the chain as one step (see the module docstring)."""
-    host: Any = chain.host.layer
-    activation = chain.activation.layer if chain.activation is not None else host.activation
-    epilogue = None
-    if activation is not None:
-        function = activation
-
-        def epilogue(block: np.ndarray) -> None:  # weightless: commutes_with_max
-            function(block, {}, inplace=True)
-
-    own = {key.partition("/")[2]: key for key in _weight_keys(chain.host)}
-    fold = _Fold(chain.host, chain.norm) if chain.norm is not None else None
+def fold_run(fold: Fold) -> Run:
+    """The step's computation: the host's linear part with the folded weights. It receives
+    both layers' weights keyed `layer/weight` (`Step.params`)."""
+    host: Any = fold.host.layer
+    cache = _FoldedWeights(fold)
 
     def run(xs: list[np.ndarray], params: Params, scratch: bool) -> np.ndarray:
-        if fold is not None:
-            weights = fold(params, xs[0].dtype)
-        elif len(chain.nodes) == 1:
-            weights = params  # a step of one layer gets that layer's weights as they are
-        else:
-            weights = {name: params[key] for name, key in own.items() if key in params}
-        if epilogue is not None:
-            return host.linear(xs[0], weights, epilogue=epilogue)
-        return host.linear(xs[0], weights)
+        return host.linear(xs[0], cache(params, xs[0].dtype))
 
     return run
 
 
-class _Fold:
-    """The host's kernel and bias with the BatchNormalization folded in, cached per weight
-    set (recomputed when any source array is a different object)."""
+class _FoldedWeights:
+    """kernel·s and bias·s + t for the host, recomputed only when a source array is a
+    different object than last time (new weights) or the dtype changes."""
 
-    def __init__(self, host: Node, norm: Node) -> None:
-        self.host, self.norm = host, norm
+    def __init__(self, fold: Fold) -> None:
+        self.host, self.norm = fold.host.name, fold.norm.name
+        self.norm_layer: Any = fold.norm.layer
         self.sources: tuple[np.ndarray, ...] = ()
         self.folded: Params = {}
 
     def __call__(self, params: Params, dtype: np.dtype[Any]) -> Params:
-        prefix = (f"{self.host.name}/", f"{self.norm.name}/")
-        sources = tuple(v for k, v in sorted(params.items()) if k.startswith(prefix))
-        stale = len(sources) != len(self.sources) or any(
-            a is not b for a, b in zip(sources, self.sources, strict=False)
+        sources = tuple(params[key] for key in sorted(params))
+        same = len(sources) == len(self.sources) and all(
+            a is b for a, b in zip(sources, self.sources, strict=True)
         )
-        if stale or self.folded["kernel"].dtype != dtype:
+        if not same or self.folded["kernel"].dtype != dtype:
             self.folded = self._fold(params, dtype)
             self.sources = sources
         return self.folded
 
     def _fold(self, params: Params, dtype: np.dtype[Any]) -> Params:
-        norm: Any = self.norm.layer
-        factor, offset = norm.affine(
-            {
-                k.partition("/")[2]: v
-                for k, v in params.items()
-                if k.startswith(f"{self.norm.name}/")
-            }
-        )
-        kernel = params[f"{self.host.name}/kernel"].astype(np.float64) * factor
-        bias = params.get(f"{self.host.name}/bias")
+        norm_params = {
+            key.partition("/")[2]: array
+            for key, array in params.items()
+            if key.startswith(f"{self.norm}/")
+        }
+        factor, offset = self.norm_layer.affine(norm_params)
+        kernel = params[f"{self.host}/kernel"].astype(np.float64) * factor
+        bias = params.get(f"{self.host}/bias")
         shift = offset if bias is None else bias.astype(np.float64) * factor + offset
         return {"kernel": kernel.astype(dtype), "bias": shift.astype(dtype)}
 
 
-def _folds_into(norm: Node) -> bool:
+def _normalises_last_axis(node: Node) -> bool:
     """A BatchNormalization (it has `affine`) whose features are the last axis."""
-    layer: Any = norm.layer
-    return (
-        hasattr(layer, "affine")
-        and layer.feature_axis(norm.input_shape) == len(norm.input_shape) - 1
-    )
-
-
-def _weight_keys(node: Node) -> list[str]:
-    return [f"{node.name}/{w.name}" for w in node.weights]
+    layer: Any = node.layer
+    if not hasattr(layer, "affine"):
+        return False
+    return bool(layer.feature_axis(node.input_shape) == len(node.input_shape) - 1)

@@ -9,10 +9,9 @@ what layer-by-layer evaluation gives, with one stated exception. Rewrites:
   non-decreasing and piecewise linear, e.g. ReLU) whose only reader is max pooling
   (`selects_maximum`), pool(f(x)) == f(pool(x)) exactly, and the second applies f to a
   pool_size-times smaller array.
-- fused chains (`builder.fusion`): Conv2D/Dense → BatchNormalization → activation as one
-  step. The activation of a Conv2D runs on each output block while it is in cache (bit
-  for bit); a BatchNormalization is folded into the kernel and bias, the exception: equal
-  to the unfused layers up to float rounding.
+- batch-norm folding (`builder.fusion`): a BatchNormalization after a Conv2D/Dense is
+  folded into its kernel and bias, one step for both. This is the exception: equal to the
+  unfused layers up to float rounding, not bit for bit.
 """
 
 from __future__ import annotations
@@ -42,15 +41,15 @@ class Step:
     run: Run
     then: str | None = None  # pool-first: the layer whose final activation runs after this
     linear_only: bool = False  # pool-first: this layer's inline activation runs later
-    absorbed: tuple[Node, ...] = ()  # fused chain: earlier layers this step also computes
+    absorbed: tuple[Node, ...] = ()  # folding: earlier layers this step also computes
 
     @property
     def output(self) -> str:
         return self.node.name
 
     def params(self, weights: Mapping[str, Params]) -> Params:
-        """What `run` receives: the node's weights, or for a fused chain every node's,
-        keyed `layer/weight`."""
+        """What `run` receives: the node's weights, or for a step that absorbed layers
+        every layer's, keyed `layer/weight`."""
         if not self.absorbed:
             return weights[self.node.name]
         return {
@@ -85,16 +84,16 @@ def build_plan(graph: Graph) -> Plan:
     skipped = {a.index for a in deferred.values() if a.layer.is_activation}
     linear_only = {a.index for a in deferred.values()} - skipped
     taken = set(deferred) | {a.index for a in deferred.values()}
-    chains = {chain.nodes[-1].index: chain for chain in fusion.find_chains(graph, taken)}
-    inside = {node.index for chain in chains.values() for node in chain.nodes[:-1]}
+    folds = {fold.norm.index: fold for fold in fusion.find_folds(graph, taken)}
+    hosts = {fold.host.index for fold in folds.values()}
     steps = []
     for node in graph.nodes:
-        if node.index in skipped or node.index in inside:
-            continue  # a standalone activation applied after its pooling, or part of a chain
-        if node.index in chains:
-            chain = chains[node.index]
-            absorbed = chain.nodes[:-1]
-            steps.append(Step(node, chain.host.inputs, fusion.chain_run(chain), absorbed=absorbed))
+        if node.index in skipped or node.index in hosts:
+            continue  # a standalone activation applied after its pooling, or a folded host
+        if node.index in folds:
+            host = folds[node.index].host
+            run = fusion.fold_run(folds[node.index])
+            steps.append(Step(node, host.inputs, run, absorbed=(host,)))
             continue
         if node.index in deferred:
             source = deferred[node.index]

@@ -1,10 +1,9 @@
-"""Fused plan steps (builder.fusion): a Conv2D/Dense with the BatchNormalization folded into
-its weights and its element-wise activation run per output block.
+"""BatchNormalization folded into the Conv2D/Dense before it (builder.fusion).
 
 Oracles: the plain layer-by-layer evaluation of the same compiled layers with the same
 weights (`node.layer(x, weights)` in order, nothing fused), and for the folding also a
 formula written here: the naive loop convolution of test_ops_conv, then
-gamma·(y − mean)/sqrt(var + eps) + beta, then the activation, in float64.
+gamma·(y − mean)/sqrt(var + eps) + beta, in float64.
 """
 
 from __future__ import annotations
@@ -77,31 +76,13 @@ def test_conv_batch_norm_relu_max_pool_folds_and_pools_first() -> None:
     np.testing.assert_allclose(model.predict(x), layer_by_layer(model, x), rtol=1e-12, atol=1e-12)
 
 
-def test_conv_batch_norm_activation_is_one_step() -> None:
+def test_conv_batch_norm_activation_keeps_the_activation_step() -> None:
     model = load(CONV_BN + "  - LeakyReLU: {alpha: 0.1, name: act}\n  - Flatten\n")
     randomise(model, 4)
-    assert fused(model) == [("act", ("conv", "bn"))]
+    assert fused(model) == [("bn", ("conv",))]
+    assert [step.output for step in model.plan.steps] == ["bn", "act", "flatten"]
     x = np.random.default_rng(5).standard_normal((3, 9, 8, 3))
     np.testing.assert_allclose(model.predict(x), layer_by_layer(model, x), rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize(
-    "layers",
-    [
-        "  - Conv2D: {filters: 6, kernel_size: 3, activation: relu, name: conv}\n",
-        "  - Conv2D: {filters: 6, kernel_size: 1, activation: relu6, name: conv}\n",
-        "  - Conv2D: {filters: 6, kernel_size: 3, strides: 2, name: conv}\n"
-        "  - LeakyReLU: {alpha: 0.05, name: act}\n",
-    ],
-)
-def test_activation_per_output_block_is_bit_for_bit(layers: str, dtype: str) -> None:
-    model = load(layers + "  - Flatten\n", dtype)
-    randomise(model, 6)
-    assert len(fused(model)) == (1 if "LeakyReLU" in layers else 0)
-    assert len(model.plan.steps) == 2  # conv (+ activation) and Flatten
-    x = np.random.default_rng(7).standard_normal((5, 9, 8, 3)).astype(dtype)
-    np.testing.assert_array_equal(model.predict(x), layer_by_layer(model, x))
 
 
 def test_dense_batch_norm_folds() -> None:
@@ -121,8 +102,8 @@ def test_dense_batch_norm_folds() -> None:
         "  - Conv2D: {filters: 4, kernel_size: 3, activation: relu}\n  - BatchNormalization: {}\n",
         # the normalisation acts on the height axis, not the channels
         "  - Conv2D: {filters: 4, kernel_size: 3}\n  - BatchNormalization: {axis: 1}\n",
-        # a Softmax layer is not element-wise
-        "  - Conv2D: {filters: 4, kernel_size: 3}\n  - Softmax: {}\n",
+        # not a normalisation
+        "  - Conv2D: {filters: 4, kernel_size: 3, activation: relu}\n  - Softmax: {}\n",
     ],
 )
 def test_what_does_not_fold_is_left_alone(layers: str) -> None:
@@ -166,3 +147,22 @@ def test_memory_estimate_keeps_the_convolution_scratch() -> None:
     plain = load("  - Conv2D: {filters: 5, kernel_size: 3, padding: same}\n")
     folded = load(CONV_BN)
     assert folded.plan.work_bytes_per_sample >= plain.plan.work_bytes_per_sample
+
+
+def test_weights_are_folded_once_for_many_chunks(monkeypatch) -> None:
+    from builder.layers.normalization import BatchNormalization
+
+    calls = []
+    affine = BatchNormalization.affine
+
+    def counting(self, params):
+        calls.append(1)
+        return affine(self, params)
+
+    monkeypatch.setattr(BatchNormalization, "affine", counting)
+    model = load(CONV_BN + "  - Flatten\n")
+    randomise(model, 15)
+    x = np.random.default_rng(16).standard_normal((10, 9, 8, 3))
+    y = model.predict(x, batch_size=2)  # five chunks
+    assert len(calls) == 1
+    np.testing.assert_allclose(y, layer_by_layer(model, x), rtol=1e-12, atol=1e-12)

@@ -9,7 +9,7 @@ import numpy as np
 
 from builder.layers.activation import WithActivation
 from builder.layers.base import Params, Shape, ShapeError, WeightSpec, require_rank
-from builder.ops.conv import Epilogue, conv2d
+from builder.ops.conv import conv2d
 from builder.ops.shapes import spatial_output_shape
 from builder.spec.layers import Conv2DSpec
 
@@ -59,12 +59,9 @@ class Conv2D(WithActivation[Conv2DSpec]):
     folds_affine: ClassVar[bool] = True
     """Output channel f depends only on kernel[..., f] and bias[f]: an affine map per
     channel after it (BatchNormalization) folds into the kernel and bias (builder.fusion)."""
-    takes_epilogue: ClassVar[bool] = True
-    """`linear` accepts `epilogue=`, an element-wise function run on each output block."""
 
-    def linear(self, x: np.ndarray, params: Params, epilogue: Epilogue | None = None) -> np.ndarray:
-        """conv(x, kernel) + bias, before the inline activation; `epilogue` (element-wise,
-        in place) runs on each output block while it is in cache (builder.ops.conv)."""
+    def linear(self, x: np.ndarray, params: Params) -> np.ndarray:
+        """conv(x, kernel) + bias, before the inline activation."""
         s = self.spec
         return conv2d(
             x,
@@ -74,5 +71,4 @@ class Conv2D(WithActivation[Conv2DSpec]):
             padding=s.padding,
             dilation=s.dilation_rate,
             groups=s.groups,
-            epilogue=epilogue,
         )

@@ -39,8 +39,6 @@ anything else → blocked im2col.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -53,9 +51,6 @@ _BLOCK_BYTES = 4 * 2**20
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-Epilogue = Callable[[np.ndarray], object]
-"""An element-wise function applied in place to a (rows, F) block of the output."""
-
 
 def conv2d(
     x: np.ndarray,
@@ -65,7 +60,6 @@ def conv2d(
     padding: str = "valid",
     dilation: tuple[int, int] = (1, 1),
     groups: int = 1,
-    epilogue: Epilogue | None = None,
 ) -> np.ndarray:
     """2-D convolution (cross-correlation, as Keras) of a channels_last batch.
 
@@ -79,9 +73,6 @@ def conv2d(
         padding: "valid" (none) or "same" (TensorFlow: the odd cell goes bottom/right).
         dilation: (dh, dw), default (1, 1); may be combined with strides > 1.
         groups: channel groups, default 1; C and F must both be divisible by it.
-        epilogue: an element-wise function applied in place to each block of output rows,
-            shape (rows, F), right after its GEMM while it is still in cache (on the
-            worker thread that computed it): e.g. the layer's ReLU. Default none.
 
     Shape: (N, H, W, C) -> (N, H', W', F), H' = floor((H − dh·(kh−1) − 1)/sh) + 1 for
     "valid", ceil(H/sh) for "same"; likewise W'.
@@ -95,22 +86,18 @@ def conv2d(
     if bias is not None:
         bias = bias.astype(x.dtype, copy=False)
     if kh == kw == 1 and tuple(strides) == (1, 1) and groups == 1:
-        _pointwise(x, kernel.reshape(channels, filters), bias, out, epilogue)
+        _pointwise(x, kernel.reshape(channels, filters), bias, out)
     else:
         pad_h = padding_amounts(height, kh, strides[0], padding, dilation[0])
         pad_w = padding_amounts(width, kw, strides[1], padding, dilation[1])
         sh, sw = strides
         dh, dw = dilation
-        _im2col_conv(x, kernel, bias, out, pad_h, pad_w, (sh, sw), (dh, dw), groups, epilogue)
+        _im2col_conv(x, kernel, bias, out, pad_h, pad_w, (sh, sw), (dh, dw), groups)
     return out
 
 
 def _pointwise(
-    x: np.ndarray,
-    weights: np.ndarray,
-    bias: np.ndarray | None,
-    out: np.ndarray,
-    epilogue: Epilogue | None = None,
+    x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, out: np.ndarray
 ) -> None:
     """1×1 convolution, stride 1: out rows = x rows @ weights + bias, in blocks of rows."""
     rows = x.reshape(-1, x.shape[-1])
@@ -121,8 +108,6 @@ def _pointwise(
         np.matmul(rows[start : start + step], weights, out=target)
         if bias is not None:
             target += bias
-        if epilogue is not None:
-            epilogue(target)
 
 
 def _im2col_conv(
@@ -135,10 +120,8 @@ def _im2col_conv(
     strides: tuple[int, int],
     dilation: tuple[int, int],
     groups: int,
-    epilogue: Epilogue | None = None,
 ) -> None:
-    """Fill `out` block by block: copy the block's patches, then one GEMM per group, then
-    the epilogue on the block's output rows."""
+    """Fill `out` block by block: copy the block's patches, then one GEMM per group."""
     kh, kw, group_channels, filters = kernel.shape
     n, out_h, out_w, _ = out.shape
     depth = kh * kw * group_channels
@@ -175,8 +158,6 @@ def _im2col_conv(
             start = (first * out_h + top) * out_w
             target = out_rows[start : start + m].reshape(m, groups, -1).transpose(1, 0, 2)
             np.matmul(lhs, weights, out=target)
-            if epilogue is not None:
-                epilogue(out_rows[start : start + m])
 
     threads.parallel(work, min(count, len(blocks)))
 
