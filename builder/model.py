@@ -12,6 +12,7 @@ import numpy as np
 from builder.errors import DataError, ResourceError
 from builder.graph import Graph, Node, compile_graph
 from builder.layers.base import Shape, WeightSpec, format_shape
+from builder.ops import threads
 from builder.plan import Plan, build_plan
 from builder.sizes import format_bytes
 from builder.spec.model import ModelSpec
@@ -323,6 +324,13 @@ class Model:
         return checked
 
     def forward(self, x: Any, observe: Callable[[int], None] | None = None) -> Any:
+        """`_forward_whole(x, observe)`, with the batch split between the cores' threads
+        (`threads.split_batch`, the same result) unless `observe` is given."""
+        if observe is None:
+            return threads.split_batch(self._forward_whole, x)
+        return self._forward_whole(x, observe)
+
+    def _forward_whole(self, x: Any, observe: Callable[[int], None] | None = None) -> Any:
         """One chunk through the plan: x an array (one input) or a dict by input name; the
         output an array (one output) or a dict by output name. Each array is freed after
         its last reader; a step may overwrite its input in place when nothing else can see

@@ -105,7 +105,7 @@ def test_without_a_controllable_blas_work_runs_once_in_the_caller(monkeypatch):
 def test_nested_calls_restore_the_count_once_the_last_ends(fake_blas):
     def inner() -> None:
         assert fake_blas.count == 1
-        assert threads.workers() == 2  # what the caller had, not the 1 of the working state
+        assert threads.workers() == 1  # a thread of a parallel call uses no more threads
 
     threads.parallel(lambda: threads.parallel(inner, 2), 2)
     assert fake_blas.count == 2
@@ -121,3 +121,48 @@ def test_the_real_blas_count_is_unchanged_by_a_convolution():
     blas = threads._openblas()
     if blas is not None:
         assert blas.threads() == before
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7])
+def test_split_batch_joins_the_parts_in_order(fake_blas, n):
+    # The oracle is the function applied to the whole batch at once.
+    fake_blas.count = 3
+    x = np.arange(n * 4, dtype=np.float64).reshape(n, 2, 2)
+    seen: list[int] = []
+
+    def forward(part):
+        seen.append(len(part))
+        assert threads.workers() == 1 or len(part) == n  # no threads within threads
+        return {"a": part.sum(axis=(1, 2)), "b": part * 2} if n != 2 else part[:, 0] + 1
+
+    y = threads.split_batch(forward, x)
+    if n == 2:  # fewer samples than workers: one call
+        np.testing.assert_array_equal(y, x[:, 0] + 1)
+        assert seen == [2]
+        return
+    np.testing.assert_array_equal(y["a"], x.sum(axis=(1, 2)))
+    np.testing.assert_array_equal(y["b"], x * 2)
+    assert sorted(seen) == (sorted([n // 3 + (i < n % 3) for i in range(3)]) if n >= 3 else [n])
+
+
+def test_split_batch_of_a_dict_input(fake_blas):
+    fake_blas.count = 2
+    xs = {"p": np.arange(6.0).reshape(6, 1), "q": np.arange(6.0, 12.0).reshape(6, 1)}
+    y = threads.split_batch(lambda d: d["p"] + d["q"], xs)
+    np.testing.assert_array_equal(y, xs["p"] + xs["q"])
+
+
+def test_model_predict_on_split_batches_equals_one_thread(fake_blas):
+    # Same kernels on every sample whichever thread runs it: bit for bit.
+    import builder
+
+    model = builder.load(
+        "input_shape: [10, 10, 2]\nlayers:\n"
+        "  - Conv2D: {filters: 4, kernel_size: 3, activation: relu}\n"
+        "  - MaxPooling2D: {pool_size: 2}\n  - Flatten\n  - Dense: {units: 3, activation: softmax}\n"
+    )
+    x = np.random.default_rng(0).standard_normal((9, 10, 10, 2)).astype(np.float32)
+    fake_blas.count = 1
+    one = model.predict(x)
+    fake_blas.count = 2
+    np.testing.assert_array_equal(model.predict(x), one)

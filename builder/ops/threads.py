@@ -22,6 +22,9 @@ import ctypes
 import threading
 from collections.abc import Callable
 from functools import cache
+from typing import Any
+
+import numpy as np
 
 # OpenBLAS's thread-count functions under the names its builds export: plain OpenBLAS,
 # its 64-bit-integer build, and the `scipy-openblas` build bundled in NumPy's wheels.
@@ -35,6 +38,7 @@ _SETTERS = (
 _lock = threading.Lock()
 _active = 0  # parallel() calls running now; the first saves the BLAS thread count
 _saved = 1
+_local = threading.local()  # `inside`: this thread is one of a parallel() call's threads
 
 
 class _OpenBLAS:
@@ -76,8 +80,8 @@ def workers() -> int:
     """How many threads a blocked kernel may use: the BLAS's thread count, or 1 when the
     BLAS cannot be held at one thread while they run."""
     blas = _openblas()
-    if blas is None:
-        return 1
+    if blas is None or getattr(_local, "inside", False):
+        return 1  # no BLAS to hold at one thread, or already one of several threads
     with _lock:
         return max(1, _saved if _active else blas.threads())
 
@@ -87,8 +91,8 @@ def parallel(work: Callable[[], None], count: int) -> None:
     the BLAS at one thread meanwhile; re-raise the first exception any of them raised.
 
     `work` shares its tasks between the threads itself (e.g. by taking them from one
-    iterator). Concurrent calls are allowed: the BLAS thread count is restored when the
-    last one ends.
+    iterator). Inside it, `workers()` is 1, so nested kernels run on their thread alone.
+    Concurrent calls are allowed: the BLAS thread count is restored when the last ends.
     """
     blas = _openblas()
     if count <= 1 or blas is None:
@@ -103,10 +107,13 @@ def parallel(work: Callable[[], None], count: int) -> None:
     errors: list[BaseException] = []
 
     def guarded() -> None:
+        _local.inside = True  # what this thread runs uses no further threads
         try:
             work()
         except BaseException as error:  # noqa: BLE001 (re-raised in the caller's thread)
             errors.append(error)
+        finally:
+            _local.inside = False
 
     try:
         helpers = [threading.Thread(target=guarded, daemon=True) for _ in range(count - 1)]
@@ -122,3 +129,33 @@ def parallel(work: Callable[[], None], count: int) -> None:
                 blas.set_threads(_saved)
     if errors:
         raise errors[0]
+
+
+def split_batch(forward: Callable[[Any], Any], x: Any) -> Any:
+    """forward(x) computed as forward of consecutive parts of the batch on `workers()`
+    threads at once, the outputs joined along the batch axis.
+
+    x is an array (N, ...) or a dict of such sharing N; the output likewise. Every sample
+    goes through the same kernels as in one call (blocked kernels never mix samples), so
+    the result equals forward(x). The whole pass runs in parallel, pooling and
+    activations included, with no join between layers; when N is smaller than the
+    number of workers, forward(x) runs once and its kernels share their blocks instead.
+    """
+    first = next(iter(x.values())) if isinstance(x, dict) else x
+    n, count = len(first), workers()
+    if count <= 1 or n < count:
+        return forward(x)
+    bounds = [n * i // count for i in range(count + 1)]
+    parts: list[Any] = [None] * count
+    tasks = iter(range(count))
+
+    def work() -> None:
+        for i in tasks:
+            a, b = bounds[i], bounds[i + 1]
+            part = {k: v[a:b] for k, v in x.items()} if isinstance(x, dict) else x[a:b]
+            parts[i] = forward(part)
+
+    parallel(work, count)
+    if isinstance(parts[0], dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return np.concatenate(parts)
