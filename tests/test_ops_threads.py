@@ -82,10 +82,12 @@ def test_threads_and_sequential_agree_bit_for_bit(monkeypatch, fake_blas):
 
 def test_an_error_in_a_worker_reaches_the_caller_and_restores_the_blas(fake_blas):
     calls = []
+    both = threading.Barrier(2, timeout=10)
 
     def work() -> None:
         calls.append(threading.get_ident())
-        if len(calls) == 2:
+        both.wait()  # both threads are running
+        if len(set(calls)) == 2 and threading.get_ident() == calls[1]:
             raise RuntimeError("worker failed")
 
     with pytest.raises(RuntimeError, match="worker failed"):
@@ -107,7 +109,7 @@ def test_nested_calls_restore_the_count_once_the_last_ends(fake_blas):
         assert fake_blas.count == 1
         assert threads.workers() == 1  # a thread of a parallel call uses no more threads
 
-    threads.parallel(lambda: threads.parallel(inner, 2), 2)
+    threads.parallel(lambda: threads.parallel(inner, 2), 2)  # the inner call runs inline
     assert fake_blas.count == 2
     assert fake_blas.history == [1, 2]
 

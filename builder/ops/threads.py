@@ -95,8 +95,8 @@ def parallel(work: Callable[[], None], count: int) -> None:
     Concurrent calls are allowed: the BLAS thread count is restored when the last ends.
     """
     blas = _openblas()
-    if count <= 1 or blas is None:
-        work()
+    if count <= 1 or blas is None or getattr(_local, "inside", False):
+        work()  # within a worker the helpers may all be busy: never wait for them
         return
     global _active, _saved
     with _lock:
@@ -116,12 +116,11 @@ def parallel(work: Callable[[], None], count: int) -> None:
             _local.inside = False
 
     try:
-        helpers = [threading.Thread(target=guarded, daemon=True) for _ in range(count - 1)]
-        for helper in helpers:
-            helper.start()
+        pool = _pool(count - 1)
+        helpers = [pool.submit(guarded) for _ in range(count - 1)]
         guarded()
         for helper in helpers:
-            helper.join()
+            helper.result()
     finally:
         with _lock:
             _active -= 1
@@ -129,6 +128,20 @@ def parallel(work: Callable[[], None], count: int) -> None:
                 blas.set_threads(_saved)
     if errors:
         raise errors[0]
+
+
+_pools: dict[int, Any] = {}
+
+
+def _pool(size: int) -> Any:
+    """A lasting pool of `size` helper threads: threads made once keep their malloc arenas,
+    where threads made per call left memory growing with the number of calls."""
+    from concurrent.futures import ThreadPoolExecutor  # only when kernels run threaded
+
+    with _lock:
+        if size not in _pools:
+            _pools[size] = ThreadPoolExecutor(size, thread_name_prefix="builder-worker")
+        return _pools[size]
 
 
 def split_batch(forward: Callable[[Any], Any], x: Any) -> Any:
