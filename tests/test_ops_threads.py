@@ -168,3 +168,21 @@ def test_model_predict_on_split_batches_equals_one_thread(fake_blas):
     one = model.predict(x)
     fake_blas.count = 2
     np.testing.assert_array_equal(model.predict(x), one)
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_makes_its_own_pool(fake_blas):
+    import multiprocessing
+
+    fake_blas.count = 2
+    threads.parallel(lambda: None, 2)  # the parent's pool exists
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        assert pool.apply_async(_sum_in_threads).get(timeout=30) == 2
+
+
+def _sum_in_threads() -> int:
+    threads._openblas = lambda: FakeBLAS(2)  # the child's own module state
+    done: list[int] = []
+    threads.parallel(lambda: done.append(1), 2)
+    return len(done)

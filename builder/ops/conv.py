@@ -28,6 +28,13 @@ cores. Measured on the 2-core machine against one block at a time with 2-thread 
 (interleaved, whole benchmark networks): 3-4× faster while other processes kept the
 machine busy (load 5-6), where the per-GEMM barriers of a split GEMM stall on any
 descheduled thread. Each block is the same copy and GEMM on whichever thread runs it.
+(`Model.forward` usually splits the batch between threads first; then each thread's
+convolutions run here with one worker.)
+
+Tap loop over a padded image flattened to (rows, C), each tap a GEMM on a contiguous
+row-shifted view (no copy), accumulated in blocks of 16 output rows: measured against
+this im2col, one thread (ms): C=64 64×64 (VGG block 1) 126.8 vs 128.0; C=128 32×32
+115.3 vs 112.5; C=3 19.1 vs 8.5; C=32 13×13 27.4 vs 20.4. Not adopted.
 
 Why no loop over kernel taps (Σ_taps shifted_x @ w[a, c], a GEMM of depth C per tap,
 which needs no patch matrix): against blocked im2col it was slower in every case measured

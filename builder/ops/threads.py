@@ -19,6 +19,7 @@ with the BLAS's own threads.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from collections.abc import Callable
 from functools import cache
@@ -131,6 +132,9 @@ def parallel(work: Callable[[], None], count: int) -> None:
 
 
 _pools: dict[int, Any] = {}
+# A forked child has none of the parent's pool threads: it must make its own pool, or its
+# first submitted task would wait forever.
+os.register_at_fork(after_in_child=_pools.clear)
 
 
 def _pool(size: int) -> Any:
