@@ -13,7 +13,8 @@ among the process's loaded libraries (Linux: /proc/self/maps) and driven through
 `openblas_set_num_threads`; `workers()` is the BLAS's thread count, so a caller who limited
 the BLAS (OPENBLAS_NUM_THREADS=1, threadpoolctl) also limits this. Without OpenBLAS (MKL,
 Accelerate, another OS) `workers()` is 1 and kernels run as before, one block at a time
-with the BLAS's own threads.
+with the BLAS's own threads. The thread count is process-wide: other threads of the
+process calling the BLAS while a parallel() runs get one thread too.
 """
 
 from __future__ import annotations
