@@ -407,8 +407,10 @@ def implementations(model: Model, batch: int, torch: Any) -> list[Implementation
     ]
     if onnxruntime_version() is not None:
         # Same config, same seed: the same initial weights as `model`, by construction.
+        from builder.engines import attach
+
         engine = load_network(model.name)
-        engine.engine = "onnxruntime"
+        attach(engine, "onnxruntime")  # setting `engine.engine` alone left it on NumPy
         engine.predict(np.zeros((1, *model.input_shape), np.float32))  # builds the session
         found.append(
             Implementation(

@@ -14,6 +14,7 @@ import numpy as np
 from builder.errors import DataError, ResourceError, missing_extra
 from builder.graph import Graph, Node, compile_graph
 from builder.layers.base import Shape, WeightSpec, format_shape
+from builder.ops import threads
 from builder.plan import Plan, Step, build_plan
 from builder.sizes import format_bytes
 from builder.spec.model import ModelSpec
@@ -392,6 +393,14 @@ class Model:
         return checked
 
     def forward(self, x: Any, observe: Callable[[int], None] | None = None) -> Any:
+        """`_forward_whole(x, observe)`, with the batch split between the cores' threads
+        (`threads.split_batch`, the same result) unless `observe` is given or the steps are
+        being timed (`--profile` times one pass, not the sum of two threads')."""
+        if observe is None and self.step_timer is None:
+            return threads.split_batch(self._forward_whole, x)
+        return self._forward_whole(x, observe)
+
+    def _forward_whole(self, x: Any, observe: Callable[[int], None] | None = None) -> Any:
         """One chunk through the plan: x an array (one input) or a dict by input name; the
         output an array (one output) or a dict by output name. Each array is freed after
         its last reader; a step may overwrite its input in place when nothing else can see
@@ -416,7 +425,7 @@ class Model:
                     np.may_share_memory(inputs[0], v) for k, v in values.items() if k != only
                 )
             )  # never write into the caller's data
-            out = step.run(inputs, weights[step.node.name], scratch)
+            out = step.run(inputs, step.params(weights), scratch)
             if timer is not None:
                 timer(step, time.perf_counter() - started)
             for name in step.inputs:

@@ -3,21 +3,27 @@ reads, and the memory a sample needs while they run.
 
 Planning is separate from the graph (what the network is) and from the model (weights and
 prediction): the plan may reorder and fuse work as long as every output stays bit for bit
-what layer-by-layer evaluation gives. Today it does one rewrite, pool-first: for an
-element-wise f that commutes with max (`commutes_with_max`: non-decreasing and piecewise
-linear, e.g. ReLU) whose only reader is max pooling (`selects_maximum`),
-pool(f(x)) == f(pool(x)) exactly, and the second applies f to a pool_size-times smaller array.
+what layer-by-layer evaluation gives, with one stated exception. Rewrites:
+
+- pool-first: for an element-wise f that commutes with max (`commutes_with_max`:
+  non-decreasing and piecewise linear, e.g. ReLU) whose only reader is max pooling
+  (`selects_maximum`), pool(f(x)) == f(pool(x)) exactly, and the second applies f to a
+  pool_size-times smaller array.
+- batch-norm folding (`builder.fusion`): a BatchNormalization after a Conv2D/Dense is
+  folded into its kernel and bias, one step for both. This is the exception: equal to the
+  unfused layers up to float rounding, not bit for bit.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from builder import fusion
 from builder.graph import Graph, Node
 from builder.layers.base import Params
 from builder.spec.model import INPUT_NAME
@@ -35,10 +41,22 @@ class Step:
     run: Run
     then: str | None = None  # pool-first: the layer whose final activation runs after this
     linear_only: bool = False  # pool-first: this layer's inline activation runs later
+    absorbed: tuple[Node, ...] = ()  # folding: earlier layers this step also computes
 
     @property
     def output(self) -> str:
         return self.node.name
+
+    def params(self, weights: Mapping[str, Params]) -> Params:
+        """What `run` receives: the node's weights, or for a step that absorbed layers
+        every layer's, keyed `layer/weight`."""
+        if not self.absorbed:
+            return weights[self.node.name]
+        return {
+            f"{node.name}/{key}": array
+            for node in (*self.absorbed, self.node)
+            for key, array in weights[node.name].items()
+        }
 
 
 @dataclass(frozen=True)
@@ -65,10 +83,18 @@ def build_plan(graph: Graph) -> Plan:
     deferred = _pool_first_pairs(graph)  # {pool node index: activation node}
     skipped = {a.index for a in deferred.values() if a.layer.is_activation}
     linear_only = {a.index for a in deferred.values()} - skipped
+    taken = set(deferred) | {a.index for a in deferred.values()}
+    folds = {fold.norm.index: fold for fold in fusion.find_folds(graph, taken)}
+    hosts = {fold.host.index for fold in folds.values()}
     steps = []
     for node in graph.nodes:
-        if node.index in skipped:
-            continue  # a standalone activation, applied after the pooling that reads it
+        if node.index in skipped or node.index in hosts:
+            continue  # a standalone activation applied after its pooling, or a folded host
+        if node.index in folds:
+            host = folds[node.index].host
+            run = fusion.fold_run(folds[node.index])
+            steps.append(Step(node, host.inputs, run, absorbed=(host,)))
+            continue
         if node.index in deferred:
             source = deferred[node.index]
             inputs = source.inputs if source.index in skipped else node.inputs
@@ -139,7 +165,7 @@ def _peak_work_elements(graph: Graph, steps: list[Step], readers: dict[str, int]
     for step in steps:
         node = step.node
         out = math.prod(node.output_shape)
-        scratch = node.layer.scratch_elements(node.input_shape)
+        scratch = max(n.layer.scratch_elements(n.input_shape) for n in (*step.absorbed, node))
         peak = max(peak, sum(live.values()) + out + scratch)
         for name in step.inputs:
             remaining[name] -= 1

@@ -8,6 +8,7 @@ in the computation as done, padding cells included (as for Conv2D): output cells
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
@@ -68,6 +69,10 @@ class Conv2D(WithActivation[Conv2DSpec]):
         height, width, filters = self.linear_shape(input_shape)
         kh, kw = self.spec.kernel_size
         return height * width * filters * kh * kw * (input_shape[-1] // self.spec.groups)
+
+    folds_affine: ClassVar[bool] = True
+    """Output channel f depends only on kernel[..., f] and bias[f]: an affine map per
+    channel after it (BatchNormalization) folds into the kernel and bias (builder.fusion)."""
 
     def linear(self, x: np.ndarray, params: Params) -> np.ndarray:
         """conv(x, kernel) + bias, before the inline activation."""

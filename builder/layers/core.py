@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
@@ -30,6 +31,9 @@ class Dense(WithActivation[s.DenseSpec]):
 
     def macs(self, input_shape: Shape) -> int:
         return math.prod(input_shape) * self.spec.units
+
+    folds_affine: ClassVar[bool] = True
+    """Output unit f depends only on kernel[:, f] and bias[f] (see Conv2D.folds_affine)."""
 
     def linear(self, x: np.ndarray, params: Params) -> np.ndarray:
         """x @ kernel + bias, before the inline activation."""

@@ -46,17 +46,23 @@ class BatchNormalization(Layer[BatchNormalizationSpec]):
         )
         return found
 
+    def affine(self, params: Params) -> tuple[np.ndarray, np.ndarray]:
+        """(factor, offset), float64, shape (C,): y = x·factor + offset along the feature
+        axis, factor = gamma/sqrt(moving_variance + epsilon), offset = beta − mean·factor."""
+        inv_std = 1.0 / np.sqrt(params["moving_variance"].astype(np.float64) + self.spec.epsilon)
+        factor = inv_std * params["gamma"] if self.spec.scale else inv_std
+        offset = -params["moving_mean"] * factor
+        if self.spec.center:
+            offset = offset + params["beta"]
+        return factor, offset
+
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
         # Fold into one multiply-add: y = x·factor + offset, factor = gamma/sqrt(var + eps).
         axis = self.feature_axis(x.shape[1:])
         broadcast = [1] * x.ndim
         broadcast[axis + 1] = -1
         dtype = x.dtype
-        inv_std = 1.0 / np.sqrt(params["moving_variance"].astype(np.float64) + self.spec.epsilon)
-        factor = inv_std * params["gamma"] if self.spec.scale else inv_std
-        offset = -params["moving_mean"] * factor
-        if self.spec.center:
-            offset = offset + params["beta"]
+        factor, offset = self.affine(params)
         factor = factor.astype(dtype).reshape(broadcast)
         offset = offset.astype(dtype).reshape(broadcast)
         y = x if inplace else np.empty_like(x)

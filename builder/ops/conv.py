@@ -21,6 +21,21 @@ this is 1.1-1.7× faster than one patch matrix for the whole batch: the copy and
 stay in cache, OpenBLAS runs faster on a few thousand rows than on 10⁵, and no large
 buffer is page-faulted in on every call.
 
+Threads: the blocks are shared between `threads.workers()` threads (the BLAS's thread
+count), each copying its own patches and running its own single-threaded GEMM
+(`builder.ops.threads`), instead of one block at a time with every GEMM split across the
+cores. Measured on the 2-core machine against one block at a time with 2-thread OpenBLAS
+(interleaved, whole benchmark networks): 3-4× faster while other processes kept the
+machine busy (load 5-6), where the per-GEMM barriers of a split GEMM stall on any
+descheduled thread. Each block is the same copy and GEMM on whichever thread runs it.
+(`Model.forward` usually splits the batch between threads first; then each thread's
+convolutions run here with one worker.)
+
+Tap loop over a padded image flattened to (rows, C), each tap a GEMM on a contiguous
+row-shifted view (no copy), accumulated in blocks of 16 output rows: measured against
+this im2col, one thread (ms): C=64 64×64 (VGG block 1) 126.8 vs 128.0; C=128 32×32
+115.3 vs 112.5; C=3 19.1 vs 8.5; C=32 13×13 27.4 vs 20.4. Not adopted.
+
 Why no loop over kernel taps (Σ_taps shifted_x @ w[a, c], a GEMM of depth C per tap,
 which needs no patch matrix): against blocked im2col it was slower in every case measured
 (C = 1 to 64, kernels 3×3 to 7×7: 1.4-22× slower). NumPy's matmul cannot accumulate into
@@ -31,11 +46,10 @@ anything else → blocked im2col.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from builder.ops import threads
 from builder.ops.shapes import padding_amounts, spatial_output_shape
 
 # Bytes of patch matrix and output per block. 2-8 MiB measured within a few percent of
@@ -158,11 +172,22 @@ def _im2col_conv(
     if bias is not None:
         weights = np.concatenate([weights, bias.reshape(groups, 1, -1)], axis=1)
     row_bytes = out_w * (groups * (depth + ones) + filters) * x.itemsize  # patches + outputs
+    count = threads.workers()
     images, rows = _block_shape(n, out_h, row_bytes)
-    scratch = np.ones((groups, images * rows * out_w, depth + ones), dtype=x.dtype)
+    if count > 1 and rows == out_h:  # a multiple of `count` equal blocks of whole images
+        blocks = -(-n // images)
+        images = -(-n // (-(-blocks // count) * count))
     out_rows = out.reshape(-1, filters)
-    for first, block in _padded_blocks(x, images, pad_h, pad_w, groups):
-        for top in range(0, out_h, rows):
+    # Every block is one task; the worker threads take them from one shared iterator
+    # (a list iterator's next() is atomic), each with its own padded block and patches.
+    blocks = [(first, top) for first in range(0, n, images) for top in range(0, out_h, rows)]
+    tasks = iter(blocks)
+
+    def work() -> None:
+        scratch = np.ones((groups, images * rows * out_w, depth + ones), dtype=x.dtype)
+        padded = _PaddedBlocks(x, images, pad_h, pad_w, groups)
+        for first, top in tasks:
+            block = padded.block(first)
             band = min(rows, out_h - top)
             patches = _patch_view(block, top, band, out_w, kh, kw, strides, dilation)
             m = block.shape[1] * band * out_w
@@ -172,6 +197,8 @@ def _im2col_conv(
             start = (first * out_h + top) * out_w
             target = out_rows[start : start + m].reshape(m, groups, -1).transpose(1, 0, 2)
             np.matmul(lhs, weights, out=target)
+
+    threads.parallel(work, min(count, len(blocks)))
 
 
 def _copy_patches(cols: np.ndarray, patches: np.ndarray) -> None:
@@ -225,33 +252,51 @@ def _block_shape(n: int, out_h: int, row_bytes: int) -> tuple[int, int]:
     return 1, max(1, _BLOCK_BYTES // row_bytes)
 
 
-def _padded_blocks(
-    x: np.ndarray, images: int, pad_h: tuple[int, int], pad_w: tuple[int, int], groups: int
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (index of first image, block): x[first : first + images] zero-padded and laid
-    out group-major, shape (G, images, H + pad, W + pad, C/G).
+class _PaddedBlocks:
+    """x[first : first + images] zero-padded and laid out group-major, shape
+    (G, images, H + pad, W + pad, C/G), for one worker at a time.
 
     Group-major makes the kw·C/G channels a kernel row reads from one group contiguous, so
     the patch copy moves long runs rather than runs of C/G values. The block lives in one
     buffer reused for every block; its border is zeroed once and never written again.
+    Without padding or groups the block is a view of x.
     """
-    n, height, width, channels = x.shape
-    if groups == 1 and pad_h == (0, 0) and pad_w == (0, 0):
-        for first in range(0, n, images):
-            yield first, x[None, first : first + images]
-        return
-    buffer = np.zeros(
-        (groups, images, height + sum(pad_h), width + sum(pad_w), channels // groups),
-        dtype=x.dtype,
-    )
-    for first in range(0, n, images):
-        count = min(images, n - first)
-        block = buffer[:, :count]
-        source = x[first : first + count].reshape(count, height, width, groups, -1)
-        block[:, :, pad_h[0] : pad_h[0] + height, pad_w[0] : pad_w[0] + width] = source.transpose(
-            3, 0, 1, 2, 4
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        images: int,
+        pad_h: tuple[int, int],
+        pad_w: tuple[int, int],
+        groups: int,
+    ) -> None:
+        n, height, width, channels = x.shape
+        self.x, self.groups, self.top, self.left = x, groups, pad_h[0], pad_w[0]
+        self.images, self.first = images, -1
+        self.view = groups == 1 and pad_h == (0, 0) and pad_w == (0, 0)
+        self.buffer = (
+            None
+            if self.view
+            else np.zeros(
+                (groups, images, height + sum(pad_h), width + sum(pad_w), channels // groups),
+                dtype=x.dtype,
+            )
         )
-        yield first, block
+
+    def block(self, first: int) -> np.ndarray:
+        """The block of images from `first` (filled unless it is the last one returned)."""
+        count = min(self.images, self.x.shape[0] - first)
+        if self.buffer is None:
+            return self.x[None, first : first + count]
+        block = self.buffer[:, :count]
+        if first != self.first:
+            _, height, width, _ = self.x.shape
+            source = self.x[first : first + count].reshape(count, height, width, self.groups, -1)
+            block[:, :, self.top : self.top + height, self.left : self.left + width] = (
+                source.transpose(3, 0, 1, 2, 4)
+            )
+            self.first = first
+        return block
 
 
 def _patch_view(
