@@ -29,6 +29,16 @@ WORK_BUDGET = 256 * 1024**2
 
 MAX_AUTO_CHUNK = 256
 
+INIT_BYTES_PER_VALUE = 17
+"""Initialisers draw a weight in float64 (8 bytes a value), truncated normals add |x| (8)
+and a mask (1): the temporaries of the largest weight, on top of all weights."""
+
+LOAD_BYTES_PER_VALUE = 8
+"""A stored weight is read in its file dtype (at most 8 bytes a value) before the cast."""
+
+READ_BUFFER_BYTES = 16 * 2**20
+"""NumPy reads a compressed `.npy` member through a buffer of up to 16 MiB."""
+
 
 class Runtime(Protocol):
     """An engine other than NumPy: `forward` has `Model.forward`'s contract."""
@@ -122,10 +132,11 @@ class Model:
 
     def init_weights(self, seed: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY) -> None:
         """(Re)initialise every weight from `seed` (default: the config's seed); refuses,
-        before allocating, weights larger than `max_memory`."""
+        before allocating, weights (and the float64 draw of the largest) over `max_memory`.
+        Only the weights count: activations are the business of `predict`."""
         from builder.weights import initial_weights
 
-        self.check_memory(1, max_memory)
+        self.check_weight_memory(max_memory, INIT_BYTES_PER_VALUE)
         seed = self.spec.seed if seed is None else seed
         self._set_weights(initial_weights(self.weight_specs(), seed, self.dtype))
 
@@ -134,10 +145,31 @@ class Model:
 
         save_weights(path, self.weights)
 
-    def load_weights(self, path: str | os.PathLike[str]) -> None:
+    def load_weights(self, path: str | os.PathLike[str], max_memory: int | None = None) -> None:
+        """Weights from a `.npz` (keys `layer/weight`), cast to the model's dtype; with
+        `max_memory`, refused before reading when they (and one array as stored) exceed it."""
         from builder.weights import load_weights
 
+        if max_memory is not None:
+            self.check_weight_memory(max_memory, LOAD_BYTES_PER_VALUE, READ_BUFFER_BYTES)
         self._set_weights(load_weights(path, self.weight_specs(), self.dtype))
+
+    def check_weight_memory(self, max_memory: int, per_value: int, fixed: int = 0) -> None:
+        """Raise ResourceError unless weights + `per_value` bytes per value of the largest
+        weight (the temporaries made while one weight is created) + `fixed` fit."""
+        weights = self.weight_bytes()
+        largest = max((w.size for _, w in self.weight_specs()), default=0)
+        needed = weights + largest * per_value + fixed if largest else weights
+        if weights > max_memory:
+            raise ResourceError(
+                f"the weights need {format_bytes(weights)}, over the memory limit of "
+                f"{format_bytes(max_memory)}"
+            )
+        if needed > max_memory:
+            raise ResourceError(
+                f"the weights need {format_bytes(weights)} (and {format_bytes(needed - weights)} "
+                f"while they are made), over the memory limit of {format_bytes(max_memory)}"
+            )
 
     def _set_weights(self, flat: dict[str, np.ndarray]) -> None:
         grouped: dict[str, dict[str, np.ndarray]] = {node.name: {} for node in self.nodes}
@@ -167,22 +199,45 @@ class Model:
         per_sample = sum(math.prod(shape) for shape in self.output_shapes.values())
         return count * per_sample * self.dtype.itemsize
 
-    def check_memory(self, batch_size: int, max_memory: int) -> int:
-        """The chunk size (≤ batch_size) that keeps weights + work under `max_memory`.
+    def fixed_work_bytes(self) -> int:
+        """Bytes of scratch a chunk needs whatever its size (a kernel's fixed-size blocks)."""
+        return self.dtype.itemsize * max(
+            (
+                node.layer.scratch_fixed_elements(node.input_shape)
+                for node in self.nodes
+                if hasattr(node.layer, "scratch_fixed_elements")
+            ),
+            default=0,
+        )
 
-        Raises ResourceError, before anything is allocated, when the weights alone or a
-        single sample's work do not fit.
+    def check_memory(
+        self, batch_size: int, max_memory: int, held: int = 0, per_sample_extra: int = 0
+    ) -> int:
+        """The chunk size (≤ batch_size) that keeps weights + held + work under `max_memory`.
+
+        chunk · (work per sample + per_sample_extra) + fixed scratch + weights + held ≤
+        max_memory, where `held` is data kept for the whole run (an input read whole, the
+        output when it is returned rather than written). Raises ResourceError, before
+        anything is allocated, when the weights alone or a single sample do not fit.
         """
         weights = self.weight_bytes()
-        per_sample = max(self.work_bytes_per_sample(), 1)
+        per_sample = max(self.work_bytes_per_sample() + per_sample_extra, 1)
         limit = f"over the memory limit of {format_bytes(max_memory)}"
         if weights > max_memory:
             raise ResourceError(f"the weights need {format_bytes(weights)}, {limit}")
-        fits = (max_memory - weights) // per_sample
+        if weights + held > max_memory:
+            raise ResourceError(
+                f"the input and output held in memory need {format_bytes(held)} on top of "
+                f"{format_bytes(weights)} of weights, {limit}"
+            )
+        fits = (max_memory - weights - held - self.fixed_work_bytes()) // per_sample
         if fits < 1:
+            on_top = f"{format_bytes(weights)} of weights" + (
+                f" and {format_bytes(held)} of input and output" if held else ""
+            )
             raise ResourceError(
                 f"one sample needs {format_bytes(per_sample)} of activations on top of "
-                f"{format_bytes(weights)} of weights, {limit}"
+                f"{on_top}, {limit}"
             )
         return int(min(batch_size, fits))
 
@@ -203,6 +258,7 @@ class Model:
         max_memory: int = DEFAULT_MAX_MEMORY,
         out: Any = None,
         progress: Callable[[int], None] | None = None,
+        held_bytes: int = 0,
     ) -> Any:
         """Output for x, computed `batch_size` samples at a time (default: fit a work budget).
 
@@ -213,19 +269,24 @@ class Model:
         dict {output name: (N, *output shape)}. `out`, if given, receives the rows
         (`out[a:b] = ...`, in order; a dict of such per output when there are several) and
         is returned; else new arrays are. `progress`, if given, is called with the number
-        of samples of each finished chunk.
+        of samples of each finished chunk. `max_memory` bounds weights, the returned output,
+        `held_bytes` (what the caller keeps alive for the run, e.g. an input read whole) and
+        each chunk's work together.
         """
         xs = self.check_inputs(x)
         count = _batch_count(xs)
         single = len(self.graph.outputs) == 1
         if out is None:
-            self.check_memory(self._batch(batch_size), max_memory)
             needed = self.output_bytes(count) + self.weight_bytes()
             if needed > max_memory:
                 raise ResourceError(
                     f"the output needs {format_bytes(self.output_bytes(count))}, over the "
                     f"memory limit of {format_bytes(max_memory)}"
                 )
+            held_bytes += self.output_bytes(count)
+            self.check_memory(
+                self._batch(batch_size), max_memory, *self._input_costs(xs, held_bytes)
+            )
             out = {
                 name: np.empty((count, *shape), dtype=self.dtype)
                 for name, shape in self.output_shapes.items()
@@ -236,7 +297,7 @@ class Model:
                 f"{{output name: array}}, got {type(out).__name__}"
             )
         targets = {self.graph.outputs[0]: out} if single and not isinstance(out, dict) else out
-        for start, part in self.predict_chunks(xs, batch_size, max_memory):
+        for start, part in self.predict_chunks(xs, batch_size, max_memory, held_bytes=held_bytes):
             parts = {self.graph.outputs[0]: part} if single else part
             for name, values in parts.items():
                 targets[name][start : start + len(values)] = values
@@ -299,15 +360,34 @@ class Model:
         return state
 
     def predict_chunks(
-        self, x: Any, batch_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        max_memory: int = DEFAULT_MAX_MEMORY,
+        *,
+        held_bytes: int = 0,
     ) -> Iterator[tuple[int, Any]]:
         """(first row, output rows) per chunk of x, in order (the rows a dict per output
         when there are several). The input and memory checks and the weight
-        initialisation happen now, before the first chunk is asked for."""
+        initialisation happen now, before the first chunk is asked for; `held_bytes` as
+        in `predict`."""
         xs = self.check_inputs(x)
-        chunk = self.check_memory(self._batch(batch_size), max_memory)
+        chunk = self.check_memory(
+            self._batch(batch_size), max_memory, *self._input_costs(xs, held_bytes)
+        )
         self._layer_weights()
         return self._run_chunks(xs, chunk, self._engine_forward())
+
+    def _input_costs(self, xs: dict[str, Any], held: int) -> tuple[int, int]:
+        """(held bytes, extra bytes per sample) of reading the inputs chunk by chunk: a row
+        reader (not an in-memory array) of another dtype reads each chunk in its own dtype
+        before the cast the plan counts; a lazy source's own scratch is held."""
+        extra = 0
+        for x in xs.values():
+            held += int(getattr(x, "scratch_bytes", 0))
+            if not isinstance(x, np.ndarray) and np.dtype(x.dtype) != self.dtype:
+                extra += math.prod(x.shape[1:]) * np.dtype(x.dtype).itemsize
+        return held, extra
 
     def _batch(self, batch_size: int | None) -> int:
         if batch_size is None:

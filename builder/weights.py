@@ -53,8 +53,8 @@ def load_weights(
         problems = _problems(dict(specs), declared)
         if problems:
             raise WeightsError("\n".join(f"{name}: {line}" for line in problems))
-        found = {key: archive.read(key) for key, _ in specs}
-    return {key: np.ascontiguousarray(found[key], dtype=dtype) for key, _ in specs}
+        # cast as read: one array in its stored dtype at a time, never two copies of all
+        return {key: np.ascontiguousarray(archive.read(key), dtype=dtype) for key, _ in specs}
 
 
 def _problems(expected: dict[str, WeightSpec], declared: dict[str, Any]) -> list[str]:
