@@ -1,0 +1,82 @@
+"""What the memory plan counts is what the kernels allocate (issue 11, item 12).
+
+The oracle is tracemalloc, which sees every NumPy buffer: the peak traced bytes of a call
+minus its output is what the call allocated besides it; the plan's figure must bound that,
+and for float32 (what the blocks are sized for) match it within a few kB of Python objects.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from builder.ops.conv import conv2d, conv2d_scratch
+from builder.random_input import RandomInput
+
+SLACK = 64 * 1024  # views, tuples and other small Python objects made during the call
+
+CONVS = [  # input shape, kernel shape, strides, padding, dilation, groups, batch
+    ((28, 28, 1), (3, 3, 1, 32), (1, 1), "valid", (1, 1), 1, 64),
+    ((28, 28, 8), (3, 3, 8, 16), (1, 1), "same", (1, 1), 1, 64),
+    ((32, 32, 8), (5, 5, 4, 8), (2, 2), "same", (1, 1), 2, 64),
+    ((16, 16, 4), (3, 3, 4, 4), (1, 1), "same", (2, 2), 1, 256),
+    ((120, 120, 3), (7, 7, 3, 16), (2, 2), "same", (1, 1), 1, 2),
+    ((64, 64, 16), (1, 1, 16, 8), (4, 4), "valid", (1, 1), 1, 16),  # 16 images < a block
+    ((8, 8, 4), (1, 1, 4, 4), (1, 1), "valid", (1, 1), 1, 8),
+]
+
+
+def allocated_besides_output(call: object) -> tuple[int, np.ndarray]:
+    tracemalloc.start()
+    try:
+        result = call()  # type: ignore[operator]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - result.nbytes, result
+
+
+@pytest.mark.parametrize("case", CONVS, ids=lambda c: f"{c[0]}-{c[1]}-{c[3]}-g{c[5]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_scratch_is_what_the_kernel_allocates(case: tuple, dtype: type) -> None:
+    shape, kernel_shape, strides, padding, dilation, groups, n = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, *shape)).astype(dtype)
+    kernel = rng.standard_normal(kernel_shape).astype(dtype)
+    bias = np.zeros(kernel_shape[-1], dtype)
+    used, _ = allocated_besides_output(
+        lambda: conv2d(x, kernel, bias, strides, padding, dilation, groups)
+    )
+    per_sample, fixed = conv2d_scratch(shape, kernel_shape, strides, padding, dilation, groups)
+    counted = (per_sample * n + fixed) * x.itemsize
+    assert used <= counted + SLACK
+    if dtype is np.float32 and n >= 64:  # full blocks: the count is not a loose bound
+        assert used >= 0.8 * counted
+
+
+def test_whole_patch_matrix_is_no_longer_counted_per_sample() -> None:
+    # 28x28x8 same 3x3: a whole-batch patch matrix would be 784·72 values a sample.
+    per_sample, fixed = conv2d_scratch((28, 28, 8), (3, 3, 8, 16), padding="same")
+    assert per_sample == 0  # the padded block (30·30·8 per image) is bounded per call
+    assert fixed * 4 <= 4 * 2**20 + 30 * 30 * 8 * 4 * 16 + 73 * 16 * 4
+
+
+def test_random_rows_do_not_depend_on_the_batch_size() -> None:
+    whole = RandomInput(1000, (7, 3), np.float32, seed=5)[0:1000]
+    for step in (1, 7, 256, 999):
+        source = RandomInput(1000, (7, 3), np.float32, seed=5)
+        parts = [source[a : a + step] for a in range(0, 1000, step)]
+        assert np.array_equal(np.concatenate(parts), whole)
+    assert whole.dtype == np.float32 and whole.shape == (1000, 7, 3)
+    assert abs(float(whole.mean())) < 0.05 and abs(float(whole.std()) - 1) < 0.05
+    other = RandomInput(1000, (7, 3), np.float32, seed=6)[0:1000]
+    assert not np.array_equal(other, whole)
+
+
+def test_random_slices_allocate_only_the_rows_and_a_block() -> None:
+    source = RandomInput(100_000, (100,), np.float32, seed=0)
+    used, rows = allocated_besides_output(lambda: source[5000:5300])
+    assert rows.shape == (300, 100)
+    assert used <= source.scratch_bytes + SLACK
