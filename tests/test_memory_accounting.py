@@ -43,7 +43,7 @@ def allocated_besides_output(call: object) -> tuple[int, np.ndarray]:
 def test_conv_scratch_is_what_the_kernel_allocates(case: tuple, dtype: type) -> None:
     shape, kernel_shape, strides, padding, dilation, groups, n = case
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, *shape)).astype(dtype)
+    x: np.ndarray = rng.standard_normal((n, *shape)).astype(dtype)
     kernel = rng.standard_normal(kernel_shape).astype(dtype)
     bias = np.zeros(kernel_shape[-1], dtype)
     used, _ = allocated_besides_output(
