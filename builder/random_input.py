@@ -3,7 +3,7 @@
     x[i] ~ N(0, 1)^shape,  rows grouped in blocks b = i // R of R rows;
     block b of input k is drawn from Generator(PCG64(SeedSequence([seed, k, b])))
 
-R depends only on the per-sample shape (about 2^18 values per block, at least one row), so
+R depends only on the per-sample shape (about 2^16 values per block, at least one row), so
 the same seed gives the same rows whatever the batch size or the rows asked for: a chunk
 draws only the blocks it overlaps. Values are drawn in the model's dtype (float32 draws
 are NumPy's float32 ziggurat, not float64 values rounded), so no float64 copy exists.
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-BLOCK_VALUES = 2**18
-"""Values per drawn block (1 MiB of float32): the only memory beyond the rows returned."""
+BLOCK_VALUES = 2**16
+"""Values per drawn block (256 KiB of float32): the only memory beyond the rows returned."""
 
 
 class RandomInput:
