@@ -418,11 +418,15 @@ class Model:
         self, xs: dict[str, Any], chunk: int, forward: Callable[[Any], Any]
     ) -> Iterator[tuple[int, Any]]:
         for start in range(0, _batch_count(xs), chunk):
-            batch = {
-                name: np.asarray(x[start : start + chunk]).astype(self.dtype, copy=False)
-                for name, x in xs.items()
-            }
-            yield start, forward(batch if len(batch) > 1 else next(iter(batch.values())))
+            # NaN and Inf run as IEEE arithmetic says, without NumPy's RuntimeWarnings: the
+            # CLI reports non-finite data once, in its own words (builder.finite)
+            with np.errstate(all="ignore"):
+                batch = {
+                    name: np.asarray(x[start : start + chunk]).astype(self.dtype, copy=False)
+                    for name, x in xs.items()
+                }
+                result = forward(batch if len(batch) > 1 else next(iter(batch.values())))
+            yield start, result
 
     def check_input(self, x: Any) -> Any:
         """x with the batch axis, shape (N, *input_shape) and a real-number dtype, or a
@@ -526,5 +530,6 @@ def _checked_array(x: Any, shape: Shape, label: str) -> Any:
 
 def _forward_block(block: np.ndarray, model: Model) -> np.ndarray:
     """One Dask block through the model's engine, cast to its dtype as a local run does."""
-    batch = np.asarray(block).astype(model.dtype, copy=False)
-    return model._engine_forward()(batch)
+    with np.errstate(all="ignore"):  # as `Model._run_chunks`
+        batch = np.asarray(block).astype(model.dtype, copy=False)
+        return model._engine_forward()(batch)

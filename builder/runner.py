@@ -15,6 +15,12 @@ from typing import Any
 import numpy as np
 
 from builder.errors import DataError, ResourceError
+from builder.finite import (
+    FiniteWatch,
+    bad_inputs_warning,
+    bad_weights_warning,
+    layers_with_bad_weights,
+)
 from builder.images import is_image_input
 from builder.io import NpyWriter, load_array
 from builder.model import Model
@@ -46,6 +52,10 @@ def run_model(
     the file of each row."""
     if weights is not None:
         model.load_weights(weights, max_memory)
+        bad = layers_with_bad_weights(model.weights)
+        if bad:
+            types = {node.name: node.layer.type_name for node in model.nodes}
+            echo(bad_weights_warning(weights, bad, types), err=True)
     else:
         model.init_weights(seed, max_memory)
     names: list[str] | None = None
@@ -60,6 +70,9 @@ def run_model(
     profiler = Profile(model.plan) if profile else None
     model.step_timer = profiler.record if profiler is not None else None
     held = _resident_bytes(x)  # an input read whole stays for the run
+    watched = _watch_inputs(model, x) if random_count is None else {}
+    if watched:
+        x = watched if isinstance(x, dict) else next(iter(watched.values()))
     with _progress(count) as advance:  # the bar ends before anything is printed
         if output is None or to_npz:
             y = model.predict(x, batch_size, max_memory, progress=advance, held_bytes=held)
@@ -70,6 +83,10 @@ def run_model(
                     x, batch_size, max_memory, out=writer, progress=advance, held_bytes=held
                 )
     model.step_timer = None
+    bad_rows = {name: watch.bad_samples for name, watch in watched.items()}
+    if any(bad_rows.values()):
+        found = {name: n for name, n in bad_rows.items() if n}
+        echo(bad_inputs_warning(str(input_path), found, count, len(bad_rows) == 1), err=True)
     if output is not None:
         if to_npz:
             save_named_arrays(output, y if isinstance(y, dict) else {model.graph.outputs[0]: y})
@@ -118,6 +135,12 @@ def _image_input(
             f"{format_bytes(max_memory)}"
         )
     return load_images(path, model.input_shape, model.dtype, interpolation)
+
+
+def _watch_inputs(model: Model, x: Any) -> dict[str, FiniteWatch]:
+    """Each input wrapped to count its non-finite samples as chunks are read."""
+    arrays = x if isinstance(x, dict) else {next(iter(model.input_shapes)): x}
+    return {name: FiniteWatch(array, model.dtype) for name, array in arrays.items()}
 
 
 def _resident_bytes(x: Any) -> int:
