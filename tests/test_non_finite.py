@@ -85,11 +85,13 @@ def test_negative_moving_variance_runs_with_one_warning_naming_the_layer(tmp_pat
     beta = np.array([0.0, 1.0, -1.0], np.float32)
     mean = np.array([0.5, 0.0, 1.0], np.float32)
     variance = np.array([4.0, -1.0, 0.25], np.float32)
-    np.savez(
-        tmp_path / "w.npz",
-        **{"bn/gamma": gamma, "bn/beta": beta, "bn/moving_mean": mean,
-           "bn/moving_variance": variance},
-    )  # fmt: skip
+    weights = {
+        "bn/gamma": gamma,
+        "bn/beta": beta,
+        "bn/moving_mean": mean,
+        "bn/moving_variance": variance,
+    }
+    np.savez(tmp_path / "w.npz", **weights)  # type: ignore[arg-type]
     x = np.array([[2.5, 3.0, 2.0], [0.5, -1.0, 0.0]], np.float32)
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "y.npy"
