@@ -230,11 +230,13 @@ class Model:
                 f"the input and output held in memory need {format_bytes(held)} on top of "
                 f"{format_bytes(weights)} of weights, {limit}"
             )
-        fits = (max_memory - weights - held - self.fixed_work_bytes()) // per_sample
+        fixed = self.fixed_work_bytes()
+        fits = (max_memory - weights - held - fixed) // per_sample
         if fits < 1:
             on_top = f"{format_bytes(weights)} of weights" + (
-                f" and {format_bytes(held)} of input and output" if held else ""
+                f", {format_bytes(held)} of input and output" if held else ""
             )
+            on_top += f", {format_bytes(fixed)} of kernel scratch" if fixed else ""
             raise ResourceError(
                 f"one sample needs {format_bytes(per_sample)} of activations on top of "
                 f"{on_top}, {limit}"
