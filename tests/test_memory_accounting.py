@@ -7,6 +7,7 @@ and for float32 (what the blocks are sized for) match it within a few kB of Pyth
 
 from __future__ import annotations
 
+import math
 import tracemalloc
 
 import numpy as np
@@ -80,3 +81,38 @@ def test_random_slices_allocate_only_the_rows_and_a_block() -> None:
     used, rows = allocated_besides_output(lambda: source[5000:5300])
     assert rows.shape == (300, 100)
     assert used <= source.scratch_bytes + SLACK
+
+
+ONE_LAYER = [  # input shape, layer: every layer type that allocates besides its output
+    ("[16, 16, 8]", "ReLU: {}"),
+    ("[16, 16, 8]", "Activation: {activation: gelu}"),
+    ("[16, 16, 8]", "Activation: {activation: mish}"),
+    ("[16, 16, 8]", "Softmax: {}"),
+    ("[16, 16, 8]", "PReLU: {}"),
+    ("[16, 16, 8]", "ELU: {}"),
+    ("[16, 16, 8]", "LeakyReLU: {}"),
+    ("[512]", "Dense: {units: 256, activation: gelu}"),
+    ("[16, 16, 8]", "BatchNormalization: {}"),
+    ("[16, 16, 8]", "MaxPooling2D: {pool_size: 3, strides: 2, padding: same}"),
+    ("[16, 16, 8]", "AveragePooling2D: {pool_size: 3, strides: 1, padding: same}"),
+    ("[16, 16, 8]", "GlobalAveragePooling2D: {}"),
+    ("[16, 16, 8]", "ZeroPadding2D: {padding: 2}"),
+    ("[16, 16, 8]", "Conv2D: {filters: 8, kernel_size: 3, padding: same, activation: gelu}"),
+    ("[16, 16, 8]", "Conv2D: {filters: 8, kernel_size: 3, groups: 2, activation: relu}"),
+]
+
+
+@pytest.mark.parametrize(("shape", "layer"), ONE_LAYER, ids=[c[1] for c in ONE_LAYER])
+def test_the_plan_counts_what_a_forward_pass_allocates(shape: str, layer: str) -> None:
+    from builder.config import parse
+    from builder.model import Model
+
+    model = Model.from_spec(parse(f"input_shape: {shape}\nlayers:\n  - {layer}\n"))
+    _ = model.weights  # allocated before the measurement, counted apart
+    n = 256
+    x = np.random.default_rng(1).standard_normal((n, *model.input_shape)).astype(np.float32)
+    used, _ = allocated_besides_output(lambda: model.forward(x))
+    output = n * math.prod(model.output_shape) * 4
+    # the plan counts the input as live; here it is the caller's, outside the measurement
+    counted = model.work_bytes_per_sample() * n + model.fixed_work_bytes() - x.nbytes
+    assert used + output <= counted + SLACK
