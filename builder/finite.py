@@ -79,7 +79,10 @@ class FiniteWatch:
             values = np.asarray(self.source[rows]).astype(self.cast_to, copy=False)
         if not all_finite(values):  # the cheap check; the count only when it fails
             per_row = values.reshape(len(values), math.prod(values.shape[1:]))
-            self.bad_samples += int((~np.isfinite(per_row)).any(axis=1).sum())
+            step = max(1, BLOCK // max(per_row.shape[1], 1))  # a bounded boolean temporary
+            for first in range(0, len(per_row), step):
+                finite = np.isfinite(per_row[first : first + step]).all(axis=1)
+                self.bad_samples += len(finite) - int(np.count_nonzero(finite))
         return values
 
 
