@@ -29,9 +29,13 @@ WORK_BUDGET = 256 * 1024**2
 
 MAX_AUTO_CHUNK = 256
 
-INIT_BYTES_PER_VALUE = 17
-"""Initialisers draw a weight in float64 (8 bytes a value), truncated normals add |x| (8)
-and a mask (1): the temporaries of the largest weight, on top of all weights."""
+INIT_BYTES_PER_VALUE = 1
+"""Initialisers draw in 1 MiB blocks; a truncated normal remembers the positions to redraw
+(8-byte indices, about 4.6% of the values, twice while they are joined): per value of
+the largest weight, on top of all weights and INIT_BLOCK_BYTES."""
+
+INIT_BLOCK_BYTES = 4 * 2**20
+"""An initialiser's block temporaries (the float64 draw, its scaled copy, |x| and a mask)."""
 
 LOAD_BYTES_PER_VALUE = 8
 """A stored weight is read in its file dtype (at most 8 bytes a value) before the cast."""
@@ -136,11 +140,11 @@ class Model:
 
     def init_weights(self, seed: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY) -> None:
         """(Re)initialise every weight from `seed` (default: the config's seed); refuses,
-        before allocating, weights (and the float64 draw of the largest) over `max_memory`.
+        before allocating, weights (and the temporaries of drawing them) over `max_memory`.
         Only the weights count: activations are the business of `predict`."""
         from builder.weights import initial_weights
 
-        self.check_weight_memory(max_memory, INIT_BYTES_PER_VALUE)
+        self.check_weight_memory(max_memory, INIT_BYTES_PER_VALUE, INIT_BLOCK_BYTES)
         seed = self.spec.seed if seed is None else seed
         self._set_weights(initial_weights(self.weight_specs(), seed, self.dtype))
 

@@ -116,3 +116,35 @@ def test_the_plan_counts_what_a_forward_pass_allocates(shape: str, layer: str) -
     # the plan counts the input as live; here it is the caller's, outside the measurement
     counted = model.work_bytes_per_sample() * n + model.fixed_work_bytes() - x.nbytes
     assert used + output <= counted + SLACK
+
+
+def test_blocked_initialisers_give_the_whole_draw_bit_for_bit() -> None:
+    # The reference: one draw of every value, then the cast (the simple formulas).
+    from builder.ops.initializers import (
+        DRAW_BLOCK,
+        TRUNCATED_NORMAL_STDDEV,
+        initialize,
+        truncated_standard_normal,
+        weight_rng,
+    )
+
+    shape = (3, DRAW_BLOCK + 1234)  # more than two blocks, the last one partial
+    stddev = math.sqrt(2.0 / 3) / TRUNCATED_NORMAL_STDDEV  # he_normal: fan_in 3
+    expected = truncated_standard_normal(weight_rng(1, "l", "k"), shape) * stddev
+    found = initialize("he_normal", shape, weight_rng(1, "l", "k"), np.float32)
+    assert np.array_equal(found, expected.astype(np.float32))
+    limit = math.sqrt(6.0 / (3 + shape[1]))  # glorot_uniform: fans 3 and shape[1]
+    uniform = weight_rng(2, "l", "k").uniform(-limit, limit, size=shape)
+    found = initialize("glorot_uniform", shape, weight_rng(2, "l", "k"), np.float64)
+    assert np.array_equal(found, uniform)
+
+
+def test_initialisation_allocates_the_weight_and_small_blocks() -> None:
+    from builder.ops.initializers import initialize, weight_rng
+
+    shape = (1000, 2000)
+    used, weight = allocated_besides_output(
+        lambda: initialize("he_normal", shape, weight_rng(0, "l", "k"), np.float32)
+    )
+    assert weight.shape == shape
+    assert used <= 1 * weight.size + 4 * 2**20 + SLACK  # model.INIT_BYTES_PER_VALUE, blocks

@@ -102,20 +102,26 @@ def test_peak_memory_stays_under_the_limit(tmp_path: Path, case: str, limit_mib:
 
 
 def test_weights_initialisation_counts(tmp_path: Path) -> None:
-    # 4000x4000 float32 kernel: 61 MiB of weights, drawn in float64 first (glorot_uniform).
+    # A 4000x4000 float32 kernel (61 MiB) drawn from a truncated normal: before the fix the
+    # whole draw existed in float64 with |x| and a mask beside it (peak 305 MiB).
     config = tmp_path / "dense.yaml"
-    config.write_text("input_shape: [4000]\nlayers:\n  - Dense: {units: 4000}\n")
+    config.write_text(
+        "input_shape: [4000]\nlayers:\n  - Dense: {units: 4000, kernel_initializer: he_normal}\n"
+    )
     status, stderr, _ = peak_rss(
-        tmp_path, "run", str(config), "--random", "1", "--max-memory", "100MiB"
+        tmp_path, "run", str(config), "--random", "1", "--max-memory", "70MiB"
     )
     assert status == 1
-    assert stderr.startswith("the weights need 61.05 MB (and ")
-    assert "while they are made), over the memory limit of 100.00 MB" in stderr
+    # 16,000,000 values: 1 byte each for redraw positions, plus 4 MiB of draw blocks
+    assert stderr == (
+        "the weights need 61.05 MB (and 19.26 MB while they are made), over the memory "
+        "limit of 70.00 MB (raise it with --max-memory)\n"
+    )
     status, stderr, peak = peak_rss(
-        tmp_path, "run", str(config), "--random", "1", "--max-memory", "330MiB"
+        tmp_path, "run", str(config), "--random", "1", "--max-memory", "100MiB"
     )
     assert status == 0, stderr
-    assert peak < (330 + 80) * MiB
+    assert peak < (100 + 80) * MiB
 
 
 # --------------------------------------------------------------------------- item 13
