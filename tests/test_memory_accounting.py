@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +149,24 @@ def test_initialisation_allocates_the_weight_and_small_blocks() -> None:
     )
     assert weight.shape == shape
     assert used <= 1 * weight.size + 4 * 2**20 + SLACK  # model.INIT_BYTES_PER_VALUE, blocks
+
+
+def test_random_run_output_is_the_same_for_every_batch_size(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from builder.cli import cli
+
+    config = tmp_path / "relu.yaml"
+    config.write_text("input_shape: [300]\nlayers:\n  - ReLU: {}\n")
+    outputs = []
+    for batch in ("1", "7", "1000"):
+        out = tmp_path / f"y{batch}.npy"
+        args = ["run", str(config), "--random", "700", "--seed", "3", "--batch-size", batch]
+        result = CliRunner().invoke(cli, [*args, "--output", str(out)])
+        assert result.exit_code == 0, result.output
+        outputs.append(np.load(out))
+    assert all(np.array_equal(y, outputs[0]) for y in outputs)
+    y = outputs[0]
+    # ReLU of standard normals: half zeros, mean of the positive part 1/sqrt(2 pi)
+    assert abs(float(np.mean(y == 0)) - 0.5) < 0.01
+    assert abs(float(y.mean()) - 1 / math.sqrt(2 * math.pi)) < 0.01
