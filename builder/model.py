@@ -30,12 +30,13 @@ WORK_BUDGET = 256 * 1024**2
 MAX_AUTO_CHUNK = 256
 
 INIT_BYTES_PER_VALUE = 1
-"""Initialisers draw in 1 MiB blocks; a truncated normal remembers the positions to redraw
-(8-byte indices, about 4.6% of the values, twice while they are joined): per value of
-the largest weight, on top of all weights and INIT_BLOCK_BYTES."""
+"""Initialisers draw in blocks; a truncated normal remembers the positions to redraw (8-byte
+indices, about 4.6% of the values, twice while they are joined): per value of the largest
+weight, on top of all weights and its block temporaries."""
 
-INIT_BLOCK_BYTES = 4 * 2**20
-"""An initialiser's block temporaries (the float64 draw, its scaled copy, |x| and a mask)."""
+INIT_BLOCK_BYTES_PER_VALUE = 18
+"""Per value of one draw block (`DRAW_BLOCK` values, or the whole weight when smaller): the
+float64 draw (8), then its scaled copy (8) or |x| and a mask (9); measured 17.05."""
 
 LOAD_BYTES_PER_VALUE = 8
 """A stored weight is read in its file dtype (at most 8 bytes a value) before the cast."""
@@ -142,9 +143,12 @@ class Model:
         """(Re)initialise every weight from `seed` (default: the config's seed); refuses,
         before allocating, weights (and the temporaries of drawing them) over `max_memory`.
         Only the weights count: activations are the business of `predict`."""
+        from builder.ops.initializers import DRAW_BLOCK
         from builder.weights import initial_weights
 
-        self.check_weight_memory(max_memory, INIT_BYTES_PER_VALUE, INIT_BLOCK_BYTES)
+        largest = self._largest_weight()
+        block = min(largest, DRAW_BLOCK) * INIT_BLOCK_BYTES_PER_VALUE
+        self.check_weight_memory(max_memory, largest * INIT_BYTES_PER_VALUE + block)
         seed = self.spec.seed if seed is None else seed
         self._set_weights(initial_weights(self.weight_specs(), seed, self.dtype))
 
@@ -159,23 +163,25 @@ class Model:
         from builder.weights import load_weights
 
         if max_memory is not None:
-            self.check_weight_memory(max_memory, LOAD_BYTES_PER_VALUE, READ_BUFFER_BYTES)
+            stored = self._largest_weight() * LOAD_BYTES_PER_VALUE
+            self.check_weight_memory(max_memory, stored + min(stored, READ_BUFFER_BYTES))
         self._set_weights(load_weights(path, self.weight_specs(), self.dtype))
 
-    def check_weight_memory(self, max_memory: int, per_value: int, fixed: int = 0) -> None:
-        """Raise ResourceError unless weights + `per_value` bytes per value of the largest
-        weight (the temporaries made while one weight is created) + `fixed` fit."""
+    def _largest_weight(self) -> int:
+        return max((w.size for _, w in self.weight_specs()), default=0)
+
+    def check_weight_memory(self, max_memory: int, transient: int = 0) -> None:
+        """Raise ResourceError unless the weights, plus the `transient` bytes that exist
+        while one of them is made (drawn or read), fit in `max_memory`."""
         weights = self.weight_bytes()
-        largest = max((w.size for _, w in self.weight_specs()), default=0)
-        needed = weights + largest * per_value + fixed if largest else weights
         if weights > max_memory:
             raise ResourceError(
                 f"the weights need {format_bytes(weights)}, over the memory limit of "
                 f"{format_bytes(max_memory)}"
             )
-        if needed > max_memory:
+        if weights + transient > max_memory:
             raise ResourceError(
-                f"the weights need {format_bytes(weights)} (and {format_bytes(needed - weights)} "
+                f"the weights need {format_bytes(weights)} (and {format_bytes(transient)} "
                 f"while they are made), over the memory limit of {format_bytes(max_memory)}"
             )
 

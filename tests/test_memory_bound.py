@@ -112,9 +112,9 @@ def test_weights_initialisation_counts(tmp_path: Path) -> None:
         tmp_path, "run", str(config), "--random", "1", "--max-memory", "70MiB"
     )
     assert status == 1
-    # 16,000,000 values: 1 byte each for redraw positions, plus 4 MiB of draw blocks
+    # 16,000,000 values: 1 byte each for redraw positions, plus 2**17 x 18 bytes of blocks
     assert stderr == (
-        "the weights need 61.05 MB (and 19.26 MB while they are made), over the memory "
+        "the weights need 61.05 MB (and 17.51 MB while they are made), over the memory "
         "limit of 70.00 MB (raise it with --max-memory)\n"
     )
     status, stderr, peak = peak_rss(
