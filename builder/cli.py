@@ -34,6 +34,10 @@ def _reports_errors(command: F) -> F:
         except BuilderError as error:
             click.echo(str(error), err=True)
             sys.exit(1)
+        except MemoryError as error:  # a plan within the limit that the system still refused
+            detail = " ".join(str(error).split()) or "an allocation failed"
+            click.echo(f"out of memory: {detail} (lower --batch-size or --max-memory)", err=True)
+            sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -119,13 +123,24 @@ class ByteSize(click.ParamType):
 
 
 @contextmanager
-def _memory_hint() -> Iterator[None]:
-    """The library's memory refusals name no option; commands with --max-memory add it."""
+def _memory_hint(max_memory: int) -> Iterator[int]:
+    """Yields the limit to plan with: `--max-memory`, but never more than the machine has
+    (`builder.memory.usable_memory`). The library's memory refusals name no option; this
+    adds the hint to raise --max-memory, or says the machine is the limit."""
     from builder.errors import ResourceError
+    from builder.memory import usable_memory
 
+    machine = usable_memory()
+    trusted = max_memory if machine is None else min(max_memory, machine)
     try:
-        yield
+        yield trusted
     except ResourceError as error:
+        if trusted < max_memory:
+            limit = f"the memory limit of {format_bytes(trusted)}"
+            message = str(error).replace(limit, f"this machine's memory of {format_bytes(trusted)}")
+            raise ResourceError(
+                f"{message} (--max-memory {format_bytes(max_memory)} is more than it has)"
+            ) from None
         raise ResourceError(f"{error} (raise it with --max-memory)") from None
 
 
@@ -337,7 +352,7 @@ def run(
     if dask_address is not None:
         from builder.distributed import run_dask
 
-        with _memory_hint():
+        with _memory_hint(max_memory) as limit:
             run_dask(
                 model,
                 dask_address,
@@ -346,7 +361,7 @@ def run(
                 weights,
                 seed,
                 batch_size,
-                max_memory,
+                limit if dask_address.startswith("local") else max_memory,  # remote workers
                 click.echo,
             )
         return
@@ -356,7 +371,7 @@ def run(
             f"the model has {len(outputs)} outputs ({', '.join(outputs)}): use --output Y.npz "
             "(one array per output name)"
         )
-    with _memory_hint():
+    with _memory_hint(max_memory) as limit:
         run_model(
             model,
             input_path=input_path,
@@ -366,7 +381,7 @@ def run(
             output=output,
             batch_size=batch_size,
             seed=seed,
-            max_memory=max_memory,
+            max_memory=limit,
             echo=click.echo,
             profile=profile,
             interpolation=interpolation,
@@ -381,12 +396,23 @@ def run(
 @click.option(
     "--seed", type=click.IntRange(min=0), help="Initialisation seed (default: the config's seed)."
 )
+@click.option(
+    "--max-memory",
+    type=ByteSize(),
+    default="4GiB",
+    show_default=True,
+    help="Refuse weights needing more memory than this (activations do not count).",
+)
 @_reports_errors
-def init(config: str, output: str, seed: int | None) -> None:
-    """Write the initial weights of CONFIG to a .npz file (keys `<layer>/<weight>`)."""
+def init(config: str, output: str, seed: int | None, max_memory: int) -> None:
+    """Write the initial weights of CONFIG to a .npz file (keys `<layer>/<weight>`).
+
+    Only the weights need memory: a model is never refused for its activation sizes.
+    """
     _vet_output(output, "'-o' / '--output'", config=config)
     model = _load_model(config)
-    model.init_weights(seed)
+    with _memory_hint(max_memory) as limit:
+        model.init_weights(seed, limit)
     model.save_weights(output)
     click.echo(f"{output}: {len(model.weight_specs())} arrays, {model.count_params():,} parameters")
 
@@ -421,8 +447,8 @@ def import_(model: str, output: str, weights: str | None, max_memory: int) -> No
     """
     from builder.interop.keras_import import import_keras
 
-    with _memory_hint():
-        result = import_keras(model, output, weights, max_memory)
+    with _memory_hint(max_memory) as limit:
+        result = import_keras(model, output, weights, limit)
     click.echo(
         f"{output}: written"
         + (f"; weights in {result.weights_path}" if result.weights_path else "")

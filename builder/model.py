@@ -30,6 +30,25 @@ WORK_BUDGET = 256 * 1024**2
 
 MAX_AUTO_CHUNK = 256
 
+INIT_BYTES_PER_VALUE = 1
+"""Initialisers draw in blocks; a truncated normal remembers the positions to redraw (8-byte
+indices, about 4.6% of the values, twice while they are joined): per value of the largest
+weight, on top of all weights and its block temporaries."""
+
+INIT_BLOCK_BYTES_PER_VALUE = 18
+"""Per value of one draw block (`DRAW_BLOCK` values, or the whole weight when smaller): the
+float64 draw (8), then its scaled copy (8) or |x| and a mask (9); measured 17.05."""
+
+LOAD_BYTES_PER_VALUE = 8
+"""A stored weight is read in its file dtype (at most 8 bytes a value) before the cast."""
+
+KERNEL_BLOCK_BYTES = 4 * 2**20
+"""Element-wise activations and pooling run over cache-sized blocks; their temporaries
+(measured with tracemalloc: gelu 2 MiB, average pooling 2 MiB) stay under this."""
+
+READ_BUFFER_BYTES = 16 * 2**20
+"""NumPy reads a compressed `.npy` member through a buffer of up to 16 MiB."""
+
 
 class Runtime(Protocol):
     """An engine other than NumPy: `forward` has `Model.forward`'s contract."""
@@ -123,10 +142,14 @@ class Model:
 
     def init_weights(self, seed: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY) -> None:
         """(Re)initialise every weight from `seed` (default: the config's seed); refuses,
-        before allocating, weights larger than `max_memory`."""
+        before allocating, weights (and the temporaries of drawing them) over `max_memory`.
+        Only the weights count: activations are the business of `predict`."""
+        from builder.ops.initializers import DRAW_BLOCK
         from builder.weights import initial_weights
 
-        self.check_memory(1, max_memory)
+        largest = self._largest_weight()
+        block = min(largest, DRAW_BLOCK) * INIT_BLOCK_BYTES_PER_VALUE
+        self.check_weight_memory(max_memory, largest * INIT_BYTES_PER_VALUE + block)
         seed = self.spec.seed if seed is None else seed
         self._set_weights(initial_weights(self.weight_specs(), seed, self.dtype))
 
@@ -135,10 +158,33 @@ class Model:
 
         save_weights(path, self.weights)
 
-    def load_weights(self, path: str | os.PathLike[str]) -> None:
+    def load_weights(self, path: str | os.PathLike[str], max_memory: int | None = None) -> None:
+        """Weights from a `.npz` (keys `layer/weight`), cast to the model's dtype; with
+        `max_memory`, refused before reading when they (and one array as stored) exceed it."""
         from builder.weights import load_weights
 
+        if max_memory is not None:
+            stored = self._largest_weight() * LOAD_BYTES_PER_VALUE
+            self.check_weight_memory(max_memory, stored + min(stored, READ_BUFFER_BYTES))
         self._set_weights(load_weights(path, self.weight_specs(), self.dtype))
+
+    def _largest_weight(self) -> int:
+        return max((w.size for _, w in self.weight_specs()), default=0)
+
+    def check_weight_memory(self, max_memory: int, transient: int = 0) -> None:
+        """Raise ResourceError unless the weights, plus the `transient` bytes that exist
+        while one of them is made (drawn or read), fit in `max_memory`."""
+        weights = self.weight_bytes()
+        if weights > max_memory:
+            raise ResourceError(
+                f"the weights need {format_bytes(weights)}, over the memory limit of "
+                f"{format_bytes(max_memory)}"
+            )
+        if weights + transient > max_memory:
+            raise ResourceError(
+                f"the weights need {format_bytes(weights)} (and {format_bytes(transient)} "
+                f"while they are made), over the memory limit of {format_bytes(max_memory)}"
+            )
 
     def _set_weights(self, flat: dict[str, np.ndarray]) -> None:
         grouped: dict[str, dict[str, np.ndarray]] = {node.name: {} for node in self.nodes}
@@ -178,23 +224,49 @@ class Model:
         per_sample = sum(math.prod(shape) for shape in self.output_shapes.values())
         return count * per_sample * self.dtype.itemsize
 
-    def check_memory(self, batch_size: int, max_memory: int) -> int:
-        """The chunk size (≤ batch_size) that keeps weights + work under `max_memory`.
+    def fixed_work_bytes(self) -> int:
+        """Bytes of scratch a chunk needs whatever its size: the largest layer's fixed-size
+        blocks (`scratch_fixed_elements`, the convolution's patch blocks, one set per worker
+        thread) plus KERNEL_BLOCK_BYTES per worker thread for the temporaries of blocked
+        element-wise and pooling kernels (`threads.split_batch` runs whole passes at once)."""
+        blocks = max(
+            (node.layer.scratch_fixed_elements(node.input_shape) for node in self.nodes),
+            default=0,
+        )
+        return threads.workers() * KERNEL_BLOCK_BYTES + self.dtype.itemsize * blocks
 
-        Raises ResourceError, before anything is allocated, when the weights alone or a
-        single sample's work do not fit.
+    def check_memory(
+        self, batch_size: int, max_memory: int, held: int = 0, per_sample_extra: int = 0
+    ) -> int:
+        """The chunk size (≤ batch_size) that keeps weights + held + work under `max_memory`.
+
+        chunk · (work per sample + per_sample_extra) + fixed scratch + weights + held ≤
+        max_memory, where `held` is data kept for the whole run (an input read whole, the
+        output when it is returned rather than written). Raises ResourceError, before
+        anything is allocated, when the weights alone or a single sample do not fit.
         """
         weights = self.held_weight_bytes()
-        per_sample = max(self.held_work_bytes_per_sample(), 1)
+        per_sample = max(self.held_work_bytes_per_sample() + per_sample_extra, 1)
         limit = f"over the memory limit of {format_bytes(max_memory)}"
         if weights > max_memory:
-            held = f" with the {self.engine} engine's copies" if self.engine != "numpy" else ""
-            raise ResourceError(f"the weights need {format_bytes(weights)}{held}, {limit}")
-        fits = (max_memory - weights) // per_sample
+            copies = f" with the {self.engine} engine's copies" if self.engine != "numpy" else ""
+            raise ResourceError(f"the weights need {format_bytes(weights)}{copies}, {limit}")
+        if weights + held > max_memory:
+            raise ResourceError(
+                f"the input and output held in memory need {format_bytes(held)} on top of "
+                f"{format_bytes(weights)} of weights, {limit}"
+            )
+        # the NumPy kernels' fixed blocks; another engine's own scratch is in its work factor
+        fixed = self.fixed_work_bytes() if self.engine == "numpy" else 0
+        fits = (max_memory - weights - held - fixed) // per_sample
         if fits < 1:
+            on_top = f"{format_bytes(weights)} of weights" + (
+                f", {format_bytes(held)} of input and output" if held else ""
+            )
+            on_top += f", {format_bytes(fixed)} of kernel scratch" if fixed else ""
             raise ResourceError(
                 f"one sample needs {format_bytes(per_sample)} of activations on top of "
-                f"{format_bytes(weights)} of weights, {limit}"
+                f"{on_top}, {limit}"
             )
         return int(min(batch_size, fits))
 
@@ -215,6 +287,7 @@ class Model:
         max_memory: int = DEFAULT_MAX_MEMORY,
         out: Any = None,
         progress: Callable[[int], None] | None = None,
+        held_bytes: int = 0,
     ) -> Any:
         """Output for x, computed `batch_size` samples at a time (default: fit a work budget).
 
@@ -225,19 +298,24 @@ class Model:
         dict {output name: (N, *output shape)}. `out`, if given, receives the rows
         (`out[a:b] = ...`, in order; a dict of such per output when there are several) and
         is returned; else new arrays are. `progress`, if given, is called with the number
-        of samples of each finished chunk.
+        of samples of each finished chunk. `max_memory` bounds weights, the returned output,
+        `held_bytes` (what the caller keeps alive for the run, e.g. an input read whole) and
+        each chunk's work together.
         """
         xs = self.check_inputs(x)
         count = _batch_count(xs)
         single = len(self.graph.outputs) == 1
         if out is None:
-            self.check_memory(self._batch(batch_size), max_memory)
-            needed = self.output_bytes(count) + self.held_weight_bytes()
-            if needed > max_memory:
+            weights, output = self.held_weight_bytes(), self.output_bytes(count)
+            if weights <= max_memory < weights + output:  # (weights alone: check_memory says)
                 raise ResourceError(
-                    f"the output needs {format_bytes(self.output_bytes(count))}, over the "
-                    f"memory limit of {format_bytes(max_memory)}"
+                    f"the output needs {format_bytes(output)} on top of {format_bytes(weights)}"
+                    f" of weights, over the memory limit of {format_bytes(max_memory)}"
                 )
+            held_bytes += output
+            self.check_memory(
+                self._batch(batch_size), max_memory, *self._input_costs(xs, held_bytes)
+            )
             out = {
                 name: np.empty((count, *shape), dtype=self.dtype)
                 for name, shape in self.output_shapes.items()
@@ -248,7 +326,7 @@ class Model:
                 f"{{output name: array}}, got {type(out).__name__}"
             )
         targets = {self.graph.outputs[0]: out} if single and not isinstance(out, dict) else out
-        for start, part in self.predict_chunks(xs, batch_size, max_memory):
+        for start, part in self.predict_chunks(xs, batch_size, max_memory, held_bytes=held_bytes):
             parts = {self.graph.outputs[0]: part} if single else part
             for name, values in parts.items():
                 targets[name][start : start + len(values)] = values
@@ -311,15 +389,34 @@ class Model:
         return state
 
     def predict_chunks(
-        self, x: Any, batch_size: int | None = None, max_memory: int = DEFAULT_MAX_MEMORY
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        max_memory: int = DEFAULT_MAX_MEMORY,
+        *,
+        held_bytes: int = 0,
     ) -> Iterator[tuple[int, Any]]:
         """(first row, output rows) per chunk of x, in order (the rows a dict per output
         when there are several). The input and memory checks and the weight
-        initialisation happen now, before the first chunk is asked for."""
+        initialisation happen now, before the first chunk is asked for; `held_bytes` as
+        in `predict`."""
         xs = self.check_inputs(x)
-        chunk = self.check_memory(self._batch(batch_size), max_memory)
+        chunk = self.check_memory(
+            self._batch(batch_size), max_memory, *self._input_costs(xs, held_bytes)
+        )
         self._layer_weights()
         return self._run_chunks(xs, chunk, self._engine_forward())
+
+    def _input_costs(self, xs: dict[str, Any], held: int) -> tuple[int, int]:
+        """(held bytes, extra bytes per sample) of reading the inputs chunk by chunk: a row
+        reader (not an in-memory array) of another dtype reads each chunk in its own dtype
+        before the cast the plan counts; a lazy source's own scratch is held."""
+        extra = 0
+        for x in xs.values():
+            held += int(getattr(x, "scratch_bytes", 0))
+            if not isinstance(x, np.ndarray) and np.dtype(x.dtype) != self.dtype:
+                extra += math.prod(x.shape[1:]) * np.dtype(x.dtype).itemsize
+        return held, extra
 
     def _batch(self, batch_size: int | None) -> int:
         if batch_size is None:
@@ -350,11 +447,15 @@ class Model:
         self, xs: dict[str, Any], chunk: int, forward: Callable[[Any], Any]
     ) -> Iterator[tuple[int, Any]]:
         for start in range(0, _batch_count(xs), chunk):
-            batch = {
-                name: np.asarray(x[start : start + chunk]).astype(self.dtype, copy=False)
-                for name, x in xs.items()
-            }
-            yield start, forward(batch if len(batch) > 1 else next(iter(batch.values())))
+            # NaN and Inf run as IEEE arithmetic says, without NumPy's RuntimeWarnings: the
+            # CLI reports non-finite data once, in its own words (builder.finite)
+            with np.errstate(all="ignore"):
+                batch = {
+                    name: np.asarray(x[start : start + chunk]).astype(self.dtype, copy=False)
+                    for name, x in xs.items()
+                }
+                result = forward(batch if len(batch) > 1 else next(iter(batch.values())))
+            yield start, result
 
     def check_input(self, x: Any) -> Any:
         """x with the batch axis, shape (N, *input_shape) and a real-number dtype, or a
@@ -466,5 +567,6 @@ def _checked_array(x: Any, shape: Shape, label: str) -> Any:
 
 def _forward_block(block: np.ndarray, model: Model) -> np.ndarray:
     """One Dask block through the model's engine, cast to its dtype as a local run does."""
-    batch = np.asarray(block).astype(model.dtype, copy=False)
-    return model._engine_forward()(batch)
+    with np.errstate(all="ignore"):  # as `Model._run_chunks`
+        batch = np.asarray(block).astype(model.dtype, copy=False)
+        return model._engine_forward()(batch)

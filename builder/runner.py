@@ -15,6 +15,12 @@ from typing import Any
 import numpy as np
 
 from builder.errors import DataError, ResourceError
+from builder.finite import (
+    FiniteWatch,
+    bad_inputs_warning,
+    bad_weights_warning,
+    layers_with_bad_weights,
+)
 from builder.images import is_image_input
 from builder.io import NpyWriter, load_array
 from builder.model import Model
@@ -45,12 +51,16 @@ def run_model(
     (a .png/.jpg file or a folder) are resized with `interpolation`; the output then names
     the file of each row."""
     if weights is not None:
-        model.load_weights(weights)
+        model.load_weights(weights, max_memory)
+        bad = layers_with_bad_weights(model.weights)
+        if bad:
+            types = {node.name: node.layer.type_name for node in model.nodes}
+            echo(bad_weights_warning(weights, bad, types), err=True)
     else:
         model.init_weights(seed, max_memory)
     names: list[str] | None = None
     if random_count is not None:
-        x = _random_input(model, random_count, seed, max_memory)
+        x = _random_input(model, random_count, seed)
     elif is_image_input(str(input_path)):
         x, names = _image_input(model, str(input_path), interpolation, max_memory)
     else:
@@ -59,14 +69,24 @@ def run_model(
     to_npz = output is not None and output.lower().endswith(".npz")
     profiler = Profile(model.plan) if profile else None
     model.step_timer = profiler.record if profiler is not None else None
+    held = _resident_bytes(x)  # an input read whole stays for the run
+    watched = _watch_inputs(model, x) if random_count is None else {}
+    if watched:
+        x = watched if isinstance(x, dict) else next(iter(watched.values()))
     with _progress(count) as advance:  # the bar ends before anything is printed
         if output is None or to_npz:
-            y = model.predict(x, batch_size, max_memory, progress=advance)
+            y = model.predict(x, batch_size, max_memory, progress=advance, held_bytes=held)
         else:
             shape = (count, *model.output_shape)
             with NpyWriter(output, shape, model.dtype) as writer:
-                model.predict(x, batch_size, max_memory, out=writer, progress=advance)
+                model.predict(
+                    x, batch_size, max_memory, out=writer, progress=advance, held_bytes=held
+                )
     model.step_timer = None
+    bad_rows = {name: watch.bad_samples for name, watch in watched.items()}
+    if any(bad_rows.values()):
+        found = {name: n for name, n in bad_rows.items() if n}
+        echo(bad_inputs_warning(str(input_path), found, count, len(bad_rows) == 1), err=True)
     if output is not None:
         if to_npz:
             save_named_arrays(output, y if isinstance(y, dict) else {model.graph.outputs[0]: y})
@@ -121,21 +141,26 @@ def _image_input(
     return load_images(path, model.input_shape, model.dtype, interpolation)
 
 
-def _random_input(model: Model, count: int, seed: int | None, max_memory: int) -> Any:
-    """`count` standard-normal samples: an array, or a dict by input name (drawn in the
-    inputs' order from one generator) when the model has several inputs."""
-    shapes = model.input_shapes
-    nbytes = count * sum(math.prod(shape) for shape in shapes.values()) * model.dtype.itemsize
-    if nbytes > max_memory:
-        raise ResourceError(
-            f"--random {count} needs {format_bytes(nbytes)} of input, over the memory limit of "
-            f"{format_bytes(max_memory)}"
-        )
-    rng = np.random.default_rng(model.spec.seed if seed is None else seed)
-    drawn = {
-        name: rng.standard_normal((count, *shape)).astype(model.dtype)
-        for name, shape in shapes.items()
-    }
+def _watch_inputs(model: Model, x: Any) -> dict[str, FiniteWatch]:
+    """Each input wrapped to count its non-finite samples as chunks are read."""
+    arrays = x if isinstance(x, dict) else {next(iter(model.input_shapes)): x}
+    return {name: FiniteWatch(array, model.dtype) for name, array in arrays.items()}
+
+
+def _resident_bytes(x: Any) -> int:
+    """Bytes of the input arrays held in memory (not row readers or lazy sources)."""
+    arrays = x.values() if isinstance(x, dict) else [x]
+    return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+
+
+def _random_input(model: Model, count: int, seed: int | None) -> Any:
+    """`count` standard-normal samples as lazy row sources (`builder.random_input`), one
+    per input name: each chunk is drawn when it is read, the same rows for a given seed
+    whatever the batch size."""
+    from builder.random_input import random_inputs
+
+    chosen = model.spec.seed if seed is None else seed
+    drawn = random_inputs(model.input_shapes, count, model.dtype, chosen)
     return drawn if len(drawn) > 1 else next(iter(drawn.values()))
 
 
@@ -186,7 +211,7 @@ def _preview(
     node = model.graph.node(name) if name is not None else model.nodes[-1]
     axis = node.layer.final_activation().softmax_axis()
     if axis in (-1, len(node.output_shape)) and y.ndim == 2:
-        classes = np.argmax(y, axis=1)
-        shown = ", ".join(map(str, classes[:20])) + (" ..." if len(classes) > 20 else "")
+        classes = np.argmax(y[:20], axis=1)  # only the classes shown: no (N,) array
+        shown = ", ".join(map(str, classes)) + (" ..." if len(y) > 20 else "")
         lines.append(f"predicted class per sample: {shown}")
     return "\n".join(lines)

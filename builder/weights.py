@@ -56,9 +56,9 @@ def load_weights(
         problems = _problems(dict(specs), declared)
         if problems:
             raise WeightsError("\n".join(f"{name}: {line}" for line in problems))
-        found = {key: archive.read(key) for key, _ in specs}
-    # np.array, not ascontiguousarray, which would make a 0-d weight (Normalization's count) 1-d
-    return {key: np.array(found[key], dtype=dtype, order="C") for key, _ in specs}
+        # cast as read: one array in its stored dtype at a time, never two copies of all;
+        # np.array, not ascontiguousarray, which makes a 0-d weight (Normalization's count) 1-d
+        return {key: np.array(archive.read(key), dtype=dtype, order="C") for key, _ in specs}
 
 
 def _problems(expected: dict[str, WeightSpec], declared: dict[str, Any]) -> list[str]:

@@ -434,7 +434,7 @@ def test_max_memory_too_small(tmp_path: Path) -> None:
 
 def test_max_memory_forces_small_chunks(tmp_path: Path) -> None:
     model = model_of(MNIST)
-    limit = model.weight_bytes() + 2 * model.work_bytes_per_sample()
+    limit = model.weight_bytes() + model.fixed_work_bytes() + 2 * model.work_bytes_per_sample()
     x = digits(5, seed=9)
     path = save(tmp_path, "x.npy", x)
     result = invoke(

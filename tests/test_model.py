@@ -231,7 +231,8 @@ def test_predict_splits_when_memory_is_short() -> None:
     x = images(9, seed=4, dtype=np.float32)
     expected = model.predict(x)
     per_sample = model.work_bytes_per_sample()
-    limit = model.weight_bytes() + 2 * per_sample + per_sample // 2
+    # fixed: the conv's patch blocks, the same whatever the chunk size
+    limit = model.weight_bytes() + model.fixed_work_bytes() + 2 * per_sample + per_sample // 2
     assert model.check_memory(9, limit) == 2
     chunks = [(start, len(part)) for start, part in model.predict_chunks(x, 9, limit)]
     assert chunks == [(0, 2), (2, 2), (4, 2), (6, 2), (8, 1)]
@@ -465,6 +466,7 @@ def test_check_memory_shrinks_the_chunk() -> None:
     assert model.weight_bytes() == weights
     per_sample = model.work_bytes_per_sample()
     assert per_sample >= (1000 + 1000) * 4  # at least the input and the output of the layer
+    weights += model.fixed_work_bytes()  # scratch of fixed size, whatever the chunk
     assert model.check_memory(100, weights + 10 * per_sample) == 10
     assert model.check_memory(100, weights + 10 * per_sample + per_sample - 1) == 10
     assert model.check_memory(5, weights + 10 * per_sample) == 5
@@ -472,14 +474,14 @@ def test_check_memory_shrinks_the_chunk() -> None:
     with pytest.raises(ResourceError, match="memory"):
         model.check_memory(100, weights + per_sample - 1)
     with pytest.raises(ResourceError, match="weights"):
-        model.check_memory(1, weights - 1)
+        model.check_memory(1, model.weight_bytes() - 1)
 
 
 @pytest.mark.parametrize("config", [SEED_CNN, MNIST])
 def test_chunked_run_stays_within_the_limit(config: Path) -> None:
     model = Model.from_spec(parse(config))
     _ = model.weights  # allocated before the measurement
-    limit = model.weight_bytes() + 32 * model.work_bytes_per_sample()
+    limit = model.weight_bytes() + model.fixed_work_bytes() + 32 * model.work_bytes_per_sample()
     x = images(96, seed=9, dtype=np.float32)
     sizes: list[int] = []
 

@@ -7,6 +7,7 @@ inline activations of Conv2D and Dense (`activation: {LeakyReLU: {alpha: 0.05}}`
 
 from __future__ import annotations
 
+import math
 from typing import Any, Union
 
 import numpy as np
@@ -153,6 +154,10 @@ class PReLU(Layer[s.PReLUSpec]):
 
     def weights(self, input_shape: Shape) -> list[WeightSpec]:
         return [WeightSpec("alpha", self.alpha_shape(input_shape), self.spec.alpha_initializer)]
+
+    def scratch_elements(self, input_shape: Shape) -> int:
+        """The `x < 0` mask: a byte per value, i.e. a quarter of a float32 value."""
+        return -(-math.prod(input_shape) // 4)
 
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:
         return act.prelu(x, params["alpha"], inplace=inplace)

@@ -88,6 +88,10 @@ class Layer(Generic[S]):
         """Elements per sample that a call allocates besides its output (a patch matrix)."""
         return 0
 
+    def scratch_fixed_elements(self, input_shape: Any) -> int:
+        """Elements a call allocates whatever the chunk size (a kernel's fixed-size blocks)."""
+        return 0
+
     def activation_label(self) -> str | None:
         """The inline activation shown in the summary (`LeakyReLU`), or None when linear."""
         return None

@@ -14,7 +14,7 @@ import numpy as np
 
 from builder.layers.activation import WithActivation
 from builder.layers.base import Params, Shape, ShapeError, WeightSpec, require_rank
-from builder.ops.conv import conv2d
+from builder.ops.conv import conv2d, conv2d_scratch
 from builder.ops.depthwise import depthwise_conv2d, separable_conv2d
 from builder.ops.sequence import conv1d
 from builder.ops.shapes import effective_kernel, padding_amounts, spatial_output_shape
@@ -51,11 +51,21 @@ class Conv2D(WithActivation[Conv2DSpec]):
         return (height, width, s.filters)
 
     def scratch_elements(self, input_shape: Shape) -> int:
-        """The im2col patch matrix (H'·W' rows of kh·kw·C/groups) and a padded input copy."""
-        height, width, _ = self.linear_shape(input_shape)
-        kh, kw = self.spec.kernel_size
-        patch = kh * kw * input_shape[-1] // self.spec.groups
-        return height * width * patch + math.prod(input_shape)
+        """Per sample: the zero-padded input copy, when there is padding or groups > 1
+        (`builder.ops.conv.conv2d_scratch`)."""
+        return self._scratch(input_shape)[0]
+
+    def scratch_fixed_elements(self, input_shape: Shape) -> int:
+        """Per call, whatever the chunk size: the im2col patch block (about 4 MiB) and the
+        kernel with its bias row."""
+        return self._scratch(input_shape)[1]
+
+    def _scratch(self, input_shape: Shape) -> tuple[int, int]:
+        s = self.spec
+        kernel = (*s.kernel_size, input_shape[-1] // s.groups, s.filters)
+        return conv2d_scratch(
+            input_shape, kernel, s.strides, s.padding, s.dilation_rate, s.groups, s.use_bias
+        )
 
     def linear_weights(self, input_shape: Shape) -> list[WeightSpec]:
         s = self.spec

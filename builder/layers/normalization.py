@@ -49,11 +49,14 @@ class BatchNormalization(Layer[BatchNormalizationSpec]):
     def affine(self, params: Params) -> tuple[np.ndarray, np.ndarray]:
         """(factor, offset), float64, shape (C,): y = x·factor + offset along the feature
         axis, factor = gamma/sqrt(moving_variance + epsilon), offset = beta − mean·factor."""
-        inv_std = 1.0 / np.sqrt(params["moving_variance"].astype(np.float64) + self.spec.epsilon)
-        factor = inv_std * params["gamma"] if self.spec.scale else inv_std
-        offset = -params["moving_mean"] * factor
-        if self.spec.center:
-            offset = offset + params["beta"]
+        # a negative variance gives NaN, silently: `builder.finite` warns about such weights once
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            variance = params["moving_variance"].astype(np.float64)
+            inv_std = 1.0 / np.sqrt(variance + self.spec.epsilon)
+            factor = inv_std * params["gamma"] if self.spec.scale else inv_std
+            offset = -params["moving_mean"] * factor
+            if self.spec.center:
+                offset = offset + params["beta"]
         return factor, offset
 
     def __call__(self, x: np.ndarray, params: Params, *, inplace: bool = False) -> np.ndarray:

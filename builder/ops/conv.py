@@ -364,3 +364,54 @@ def _check_arguments(
         )
     if bias is not None and bias.shape != (filters,):
         raise ValueError(f"bias must have shape ({filters},). Received: bias.shape={bias.shape}.")
+
+
+def conv2d_scratch(
+    input_shape: tuple[int, ...],
+    kernel_shape: tuple[int, ...],
+    strides: tuple[int, int] = (1, 1),
+    padding: str = "valid",
+    dilation: tuple[int, int] = (1, 1),
+    groups: int = 1,
+    bias: bool = True,
+) -> tuple[int, int]:
+    """(elements per sample, elements per call) that `conv2d` allocates besides its output.
+
+    The zero-padded, group-major block of images (H + pad)·(W + pad)·C, built only with
+    padding or groups > 1, holds min(chunk, block images): per call when that is small,
+    else per sample. Per call, whatever the chunk size: the patch block,
+    G·rows·(kh·kw·Cg + 1) with rows as `_block_shape` chooses them for an unbounded batch (at most `_BLOCK_BYTES` of patches
+    and outputs, or one band of output rows when a single row is larger), and the kernel
+    with its bias row; all of that once per worker thread. Read from the same rules the
+    kernel follows, so the two agree.
+    """
+    height, width, channels = input_shape
+    kh, kw, group_channels, filters = kernel_shape
+    if kh == kw == 1 and tuple(strides) == (1, 1) and groups == 1:
+        return 0, 0  # a GEMM on the input itself, written into the output
+    out_h, out_w = spatial_output_shape((height, width), (kh, kw), strides, padding, dilation)
+    rows = _real_window(height, out_h, kh, strides[0], dilation[0], padding)
+    cols = _real_window(width, out_w, kw, strides[1], dilation[1], padding)
+    if rows is None or cols is None:
+        return 0, 0
+    (taps_h, in_h, pad_h, _, _), (taps_w, in_w, pad_w, _, _) = rows, cols
+    taps = (taps_h.stop - taps_h.start) * (taps_w.stop - taps_w.start)
+    depth = taps * group_channels
+    ones = 1 if bias else 0
+    row_elements = out_w * (groups * (depth + ones) + filters)
+    # float32 blocks hold more rows than float64 ones: the larger count bounds both dtypes
+    # (exact for float32; float64 is over-counted by at most one block, 4 MiB)
+    images, band = _block_shape(2**62, out_h, row_elements * 4)
+    patches = images * band * out_w * groups * (depth + ones)
+    kernel_copy = (depth + ones) * filters  # with the bias row, or regrouped
+    per_sample, padded = 0, 0
+    if groups > 1 or pad_h != (0, 0) or pad_w != (0, 0):
+        image = (in_h.stop - in_h.start + sum(pad_h)) * (in_w.stop - in_w.start + sum(pad_w))
+        # the buffer holds min(chunk, images) padded images: bound it by whichever is
+        # the tighter for ordinary chunks (fixed when `images` of them are small)
+        if images * image * channels <= _BLOCK_BYTES:  # elements: at most 4 Mi
+            padded = images * image * channels
+        else:
+            per_sample = image * channels
+    # each of the worker threads (`threads.workers()`) holds its own patches and padded block
+    return per_sample, threads.workers() * (patches + kernel_copy + padded)
