@@ -20,6 +20,12 @@ import yaml
 from pydantic import ValidationError
 
 from builder.errors import ConfigError, Problem
+from builder.interop.keras_ops import (
+    is_operation,
+    is_scaled_residual,
+    operation_as_layer,
+    scaled_residual_scale,
+)
 from builder.spec.layers import SPECS, TYPE_NAMES
 from builder.spec.model import INPUT_NAME, snake_case
 
@@ -214,7 +220,15 @@ def _walk(
         # The weights path of `.keras` files numbers layers by class, per container
         # (Sequential's container leaves its InputLayer out).
         slot = ""
-        if not (sequential and kind == "InputLayer"):
+        operation = is_operation(entry)
+        if operation:  # `x + 3.0` in Keras 3: no weights, no slot in the weights file
+            found = operation_as_layer(entry, keras_name)
+            if isinstance(found, str):
+                refusals.add(prefix + keras_name, found)
+                resolved[keras_name] = [prefix + keras_name]  # no second report downstream
+                continue
+            kind, layer_config = found
+        elif not (sequential and kind == "InputLayer"):
             base = snake_case(kind)
             count = counters.get(base, -1) + 1
             counters[base] = count
@@ -250,8 +264,19 @@ def _walk(
                 dtypes,
                 refusals,
             )
+        elif is_scaled_residual(entry):  # a + b·scale: Rescaling of b, then Add
+            outputs = _scaled_residual(
+                entry,
+                prefix + keras_name,
+                sources,
+                slot,
+                legacy_group or keras_name,
+                flat,
+                refusals,
+            )
         else:
-            _check_class(entry, kind, prefix + keras_name, refusals)
+            if not operation:
+                _check_class(entry, kind, prefix + keras_name, refusals)
             flat_name = prefix + keras_name
             flat.append(
                 FlatLayer(
@@ -275,6 +300,31 @@ def _walk(
         for ref in _refs(config.get("output_layers"))
         for name in _lookup(ref, resolved, refusals, prefix)
     ]
+
+
+def _scaled_residual(
+    entry: dict[str, Any],
+    flat_name: str,
+    sources: list[str],
+    slot: str,
+    group: str,
+    flat: list[FlatLayer],
+    refusals: _Refusals,
+) -> list[str]:
+    """InceptionResNetV2's `a + b·scale` as a Rescaling of b (`<name>_scaled`) then an Add
+    (`<name>`); neither has weights."""
+    raw = entry.get("config")
+    scale = scaled_residual_scale(raw if isinstance(raw, dict) else {}, sources)
+    if isinstance(scale, str):
+        refusals.add(flat_name, scale)
+        return [flat_name]
+    scaled = f"{flat_name}_scaled"
+    keras_name = flat_name.rsplit(".", 1)[-1]
+    rescale = {"name": f"{keras_name}_scaled", "scale": scale}
+    flat.append(FlatLayer(scaled, "Rescaling", rescale, sources[1:], slot, group, "", entry))
+    add = {"name": keras_name}
+    flat.append(FlatLayer(flat_name, "Add", add, [sources[0], scaled], slot, group, "", entry))
+    return [flat_name]
 
 
 def _input_layer(
