@@ -108,3 +108,62 @@ def test_export_writes_what_keras_3_reads_back(tmp_path: Path) -> None:
     owners = {name.split("/")[1] for name, _ in datasets}
     assert owners == {"normalization_1"}  # numbered per class: only `adapted` has vars
     assert sorted(shape for _, shape in datasets) == [(), (2,), (2,)]
+
+
+def _tensor(source: str) -> dict:
+    return {
+        "class_name": "__keras_tensor__",
+        "config": {"shape": [None, 3], "dtype": "float32", "keras_history": [source, 0, 0]},
+    }
+
+
+def _op(class_name: str, name: str, args: list) -> dict:
+    return {
+        "module": "keras.layers",
+        "class_name": class_name,
+        "config": {"name": name},
+        "registered_name": None,
+        "name": name,
+        "inbound_nodes": [{"args": args, "kwargs": {}}],
+    }
+
+
+def test_arithmetic_with_a_number_imports_as_rescaling(tmp_path: Path) -> None:
+    """Keras 3 saves `x + 3.0`, `x * c` and `c - x` on a tensor (MobileNetV3's hard
+    sigmoid: ReLU6(x + 3)·(1/6)) as Add/Multiply/Subtract with a number among the args."""
+    layers = [
+        {
+            "module": "keras.layers",
+            "class_name": "InputLayer",
+            "config": {"batch_shape": [None, 3], "dtype": "float32", "name": "x"},
+            "registered_name": None,
+            "name": "x",
+            "inbound_nodes": [],
+        },
+        _op("Add", "plus", [_tensor("x"), 3.0]),
+        _op("Multiply", "times", [_tensor("plus"), 0.5]),
+        _op("Subtract", "minus", [2.0, _tensor("times")]),
+        _op("Subtract", "less", [_tensor("minus"), 1.0]),
+    ]
+    model = {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {
+            "name": "arith",
+            "layers": layers,
+            "input_layers": [["x", 0, 0]],
+            "output_layers": [["less", 0, 0]],
+        },
+    }
+    source = tmp_path / "arith.json"
+    source.write_text(json.dumps(model))
+    result = invoke("import", source, "-o", tmp_path / "arith.yaml")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "arith.yaml").read_text()
+    assert "Rescaling: {scale: 1.0, offset: 3.0, name: plus}" in text
+    assert "Rescaling: {scale: 0.5, name: times}" in text
+    assert "Rescaling: {scale: -1.0, offset: 2.0, name: minus}" in text
+    assert "Rescaling: {scale: 1.0, offset: -1.0, name: less}" in text
+    x = np.array([[-3.0, 0.0, 5.0]], np.float32)
+    got = builder.load(tmp_path / "arith.yaml")(x)
+    np.testing.assert_allclose(got, (2.0 - (x + 3.0) * 0.5) - 1.0)

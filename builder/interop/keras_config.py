@@ -497,10 +497,38 @@ def order_layers(layers: list[tuple[str, list[str]]]) -> list[tuple[str, list[st
     return ordered
 
 
+def _scalar_operand(layer: FlatLayer) -> dict[str, Any] | None:
+    """`x + 3.0`, `x * (1/6)`, `x - c` or `c - x` on a Keras 3 tensor (as MobileNetV3's
+    hard sigmoid writes them) is saved as an Add/Multiply/Subtract layer with one tensor
+    and one number: the same as Rescaling(scale, offset)."""
+    nodes = layer.entry.get("inbound_nodes")
+    if layer.class_name not in ("Add", "Multiply", "Subtract") or not isinstance(nodes, list):
+        return None
+    args = nodes[0].get("args") if len(nodes) == 1 and isinstance(nodes[0], dict) else None
+    if not isinstance(args, list) or len(args) != 2 or len(layer.inputs) != 1:
+        return None
+    numbers = [
+        isinstance(a, (int, float)) and not isinstance(a, bool) and np.isfinite(a) for a in args
+    ]
+    if numbers.count(True) != 1:
+        return None
+    value = _short_float(float(args[numbers.index(True)]))
+    if layer.class_name == "Add":
+        return {"type": "Rescaling", "scale": 1.0, "offset": value}
+    if layer.class_name == "Multiply":
+        return {"type": "Rescaling", "scale": value}
+    if numbers[1]:  # x - c
+        return {"type": "Rescaling", "scale": 1.0, "offset": -value}
+    return {"type": "Rescaling", "scale": -1.0, "offset": value}  # c - x
+
+
 def _translate(layer: FlatLayer, refusals: _Refusals) -> dict[str, Any]:
     kind = TYPE_NAMES.get(layer.class_name)
     if kind is None:
         return {}
+    scalar = _scalar_operand(layer)
+    if scalar is not None:
+        return scalar
     spec = SPECS[kind]
     fields = spec.model_fields
     config = dict(layer.config)
