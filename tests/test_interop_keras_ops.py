@@ -9,7 +9,9 @@ by ones builder cannot express (a number divided by a tensor, Power). Also hand-
 after Keras 3.15.1's InceptionResNetV2 config: scaled_residual.json, whose
 `keras.src.applications.inception_resnet_v2.CustomScaleLayer` computes
 y = relu(x) + x·0.17, and scaled_residual_foreign.json, the same class from another module.
-The oracle is each formula in NumPy.
+The oracle is each formula in NumPy. k2_mnv3.h5 was written by tf.keras 2
+(make_k2_mobilenetv3.py): TFOpLambda arithmetic, '/' in layer names, `groups: 1` on
+DepthwiseConv2D; its oracle is tf.keras's stored output.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from interop_support import FIXTURES, invoke
+from interop_support import FIXTURES, assert_matches_keras, import_fixture, invoke
 
 import builder
 
@@ -67,3 +69,13 @@ def test_scale_layer_of_another_module_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "'custom_scale_layer'" in result.output and "my_project.layers" in result.output
     assert not config.exists()
+
+
+def test_tf_keras_2_mobilenetv3_stem_matches_tf_keras(tmp_path: Path) -> None:
+    assert_matches_keras("k2_mnv3.h5", tmp_path)
+    config, _ = import_fixture("k2_mnv3.h5", tmp_path)
+    text = config.read_text()
+    assert "Rescaling: {scale: 1.0, offset: 3.0, name: tf.__operators__.add}" in text
+    assert "name: Conv_BatchNorm}" in text
+    assert "name: expanded_conv_depthwise_BatchNorm}" in text
+    assert "groups" not in text

@@ -26,6 +26,7 @@ from builder.interop.keras_ops import (
     operation_as_layer,
     scaled_residual_scale,
 )
+from builder.spec.fields import NAME_PATTERN
 from builder.spec.layers import SPECS, TYPE_NAMES
 from builder.spec.model import INPUT_NAME, snake_case
 
@@ -161,15 +162,40 @@ def flatten_model(config: dict[str, Any], filename: str, text: str) -> Imported:
         )
     if len(shapes) != 1 or len(outputs) != 1:
         raise ConfigError(refusals.problems)
+    renamed = valid_names([layer.name for layer in flat])
+    for layer in flat:
+        layer.name = renamed[layer.name]
+        layer.inputs = [renamed.get(source, source) for source in layer.inputs]
     # Refused classes are reported later, together with every unusable argument.
     return Imported(
         name=str(inner.get("name") or "model"),
         input_shape=shapes[0],
         dtype=next(iter(dtypes), "float32"),
         layers=flat,
-        output=outputs[0],
+        output=renamed.get(outputs[0], outputs[0]),
         problems=refusals.problems,
     )
+
+
+def valid_names(names: list[str]) -> dict[str, str]:
+    """Each Keras layer name → a builder layer name (letters, digits, `_ . -`, not
+    starting with a digit): tf.keras 2 names such as `Conv/BatchNorm` (MobileNetV3) get
+    `_` for each other character, and `_<n>` if that name is already taken."""
+    taken = set(names)
+    renamed: dict[str, str] = {}
+    for name in names:
+        if re.fullmatch(NAME_PATTERN, name):
+            renamed[name] = name
+            continue
+        base = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        base = base if re.match(r"[A-Za-z_]", base) else f"_{base}"
+        candidate, count = base, 0
+        while candidate in taken:
+            count += 1
+            candidate = f"{base}_{count}"
+        taken.add(candidate)
+        renamed[name] = candidate
+    return renamed
 
 
 def _dtype_name(value: Any) -> str:
@@ -425,6 +451,10 @@ def _inbound(
     refs: list[list[Any]] = []
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
         _collect_history(node.get("args"), refs)
+    elif isinstance(node, list) and node and isinstance(node[0], str):
+        refs = [
+            node
+        ]  # tf.keras 2 TFOpLambda: the node is its one call [name, node, tensor, kwargs]
     elif isinstance(node, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
         refs = [
             item for item in node if isinstance(item, list) and item and isinstance(item[0], str)
@@ -553,6 +583,8 @@ def _translate(layer: FlatLayer, refusals: _Refusals) -> dict[str, Any]:
             args[key] = _value(key, value)
             continue
         if key in _BOOKKEEPING or value is None or value is False:
+            continue
+        if key == "groups" and value == 1:  # tf.keras 2 writes it on DepthwiseConv2D too
             continue
         refusals.add(
             layer.name, f"argument {key}={json.dumps(value)} is not supported by builder's {kind}"

@@ -19,8 +19,25 @@ _MERGES = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply"}
 _MERGES.update({"Maximum": "Maximum", "Minimum": "Minimum"})
 
 
+_TF_FUNCTIONS = {
+    "__operators__.add": "Add",
+    "math.add": "Add",
+    "math.multiply": "Multiply",
+    "math.subtract": "Subtract",
+    "math.truediv": "TrueDivide",
+    "math.divide": "TrueDivide",
+}
+"""tf.keras 2 records `x + 3.0` as a `TFOpLambda` layer naming a TensorFlow function,
+the constant in the call's kwargs (`{"y": 3.0}`); these few map to an affine layer, any
+other function stays refused."""
+
+
 def is_operation(entry: dict[str, Any]) -> bool:
-    """Whether a functional-config entry is a Keras 3 operation, not a layer."""
+    """Whether a functional-config entry is a Keras 3 operation, or a tf.keras 2
+    TFOpLambda of one of the arithmetic functions we know (not a layer)."""
+    if entry.get("class_name") == "TFOpLambda":
+        config = entry.get("config")
+        return isinstance(config, dict) and config.get("function") in _TF_FUNCTIONS
     return str(entry.get("module") or "").startswith(OPERATION_MODULE)
 
 
@@ -30,6 +47,8 @@ def operation_as_layer(entry: dict[str, Any], name: str) -> tuple[str, dict[str,
     a tensor is a `__keras_tensor__` dict, a constant a Python int or float."""
     kind = str(entry.get("class_name"))
     nodes = entry.get("inbound_nodes")
+    if kind == "TFOpLambda":
+        return _tf_operation(entry, nodes, name)
     if not isinstance(nodes, list) or len(nodes) != 1 or not isinstance(nodes[0], dict):
         return f"operation {kind} must be called once"
     node = nodes[0]
@@ -54,6 +73,22 @@ def operation_as_layer(entry: dict[str, Any], name: str) -> tuple[str, dict[str,
         return f"operation {kind} with a constant operand is not supported"
     scale, offset = affine
     return "Rescaling", {"name": name, "scale": scale, "offset": offset}
+
+
+def _tf_operation(entry: dict[str, Any], nodes: Any, name: str) -> tuple[str, dict[str, Any]] | str:
+    """A tf.keras 2 `TFOpLambda` of `x` and a constant `y`: `[[x, 0, 0, {"y": c}]]`."""
+    function = entry["config"]["function"]
+    kind = _TF_FUNCTIONS[function]
+    # TFOpLambda nodes are one call, not a list of calls: [[x, 0, 0, {"y": c}]]
+    call = nodes[0] if isinstance(nodes, list) and len(nodes) == 1 else None
+    kwargs = call[3] if isinstance(call, list) and len(call) == 4 else None
+    constant = _operand(kwargs.get("y")) if isinstance(kwargs, dict) else None
+    if not isinstance(constant, float):
+        return f"TFOpLambda {function} is supported only as one tensor and a number y"
+    affine = _affine(kind, constant, True)
+    if affine is None:
+        return f"TFOpLambda {function} with y={constant} is not supported"
+    return "Rescaling", {"name": name, "scale": affine[0], "offset": affine[1]}
 
 
 def _operand(arg: Any) -> str | float | None:
