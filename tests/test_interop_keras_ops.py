@@ -79,3 +79,15 @@ def test_tf_keras_2_mobilenetv3_stem_matches_tf_keras(tmp_path: Path) -> None:
     assert "name: Conv_BatchNorm}" in text
     assert "name: expanded_conv_depthwise_BatchNorm}" in text
     assert "groups" not in text
+
+
+def test_invalid_keras_names_get_unique_valid_names() -> None:
+    from builder.interop.keras_config import valid_names
+
+    names = ["Conv/BatchNorm", "Conv_BatchNorm", "1x1", "ok.name-2"]
+    assert valid_names(names) == {
+        "Conv/BatchNorm": "Conv_BatchNorm_1",  # `Conv_BatchNorm` is another layer's
+        "Conv_BatchNorm": "Conv_BatchNorm",
+        "1x1": "_1x1",
+        "ok.name-2": "ok.name-2",
+    }
