@@ -20,6 +20,13 @@ import yaml
 from pydantic import ValidationError
 
 from builder.errors import ConfigError, Problem
+from builder.interop.keras_ops import (
+    is_operation,
+    is_scaled_residual,
+    operation_as_layer,
+    scaled_residual_scale,
+)
+from builder.spec.fields import NAME_PATTERN
 from builder.spec.layers import SPECS, TYPE_NAMES
 from builder.spec.model import INPUT_NAME, snake_case
 
@@ -154,15 +161,40 @@ def flatten_model(config: dict[str, Any], filename: str, text: str) -> Imported:
         )
     if len(shapes) != 1 or len(outputs) != 1:
         raise ConfigError(refusals.problems)
+    renamed = valid_names([layer.name for layer in flat])
+    for layer in flat:
+        layer.name = renamed[layer.name]
+        layer.inputs = [renamed.get(source, source) for source in layer.inputs]
     # Refused classes are reported later, together with every unusable argument.
     return Imported(
         name=str(inner.get("name") or "model"),
         input_shape=shapes[0],
         dtype=next(iter(dtypes), "float32"),
         layers=flat,
-        output=outputs[0],
+        output=renamed.get(outputs[0], outputs[0]),
         problems=refusals.problems,
     )
+
+
+def valid_names(names: list[str]) -> dict[str, str]:
+    """Each Keras layer name → a builder layer name (letters, digits, `_ . -`, not
+    starting with a digit): tf.keras 2 names such as `Conv/BatchNorm` (MobileNetV3) get
+    `_` for each other character, and `_<n>` if that name is already taken."""
+    taken = set(names)
+    renamed: dict[str, str] = {}
+    for name in names:
+        if re.fullmatch(NAME_PATTERN, name):
+            renamed[name] = name
+            continue
+        base = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        base = base if re.match(r"[A-Za-z_]", base) else f"_{base}"
+        candidate, count = base, 0
+        while candidate in taken:
+            count += 1
+            candidate = f"{base}_{count}"
+        taken.add(candidate)
+        renamed[name] = candidate
+    return renamed
 
 
 def _dtype_name(value: Any) -> str:
@@ -213,7 +245,15 @@ def _walk(
         # The weights path of `.keras` files numbers layers by class, per container
         # (Sequential's container leaves its InputLayer out).
         slot = ""
-        if not (sequential and kind == "InputLayer"):
+        operation = is_operation(entry)
+        if operation:  # `x + 3.0` in Keras 3: no weights, no slot in the weights file
+            found = operation_as_layer(entry, keras_name)
+            if isinstance(found, str):
+                refusals.add(prefix + keras_name, found)
+                resolved[keras_name] = [prefix + keras_name]  # no second report downstream
+                continue
+            kind, layer_config = found
+        elif not (sequential and kind == "InputLayer"):
             base = snake_case(kind)
             count = counters.get(base, -1) + 1
             counters[base] = count
@@ -249,8 +289,19 @@ def _walk(
                 dtypes,
                 refusals,
             )
+        elif is_scaled_residual(entry):  # a + b·scale: Rescaling of b, then Add
+            outputs = _scaled_residual(
+                entry,
+                prefix + keras_name,
+                sources,
+                slot,
+                legacy_group or keras_name,
+                flat,
+                refusals,
+            )
         else:
-            _check_class(entry, kind, prefix + keras_name, refusals)
+            if not operation:
+                _check_class(entry, kind, prefix + keras_name, refusals)
             flat_name = prefix + keras_name
             flat.append(
                 FlatLayer(
@@ -274,6 +325,31 @@ def _walk(
         for ref in _refs(config.get("output_layers"))
         for name in _lookup(ref, resolved, refusals, prefix)
     ]
+
+
+def _scaled_residual(
+    entry: dict[str, Any],
+    flat_name: str,
+    sources: list[str],
+    slot: str,
+    group: str,
+    flat: list[FlatLayer],
+    refusals: _Refusals,
+) -> list[str]:
+    """InceptionResNetV2's `a + b·scale` as a Rescaling of b (`<name>_scaled`) then an Add
+    (`<name>`); neither has weights."""
+    raw = entry.get("config")
+    scale = scaled_residual_scale(raw if isinstance(raw, dict) else {}, sources)
+    if isinstance(scale, str):
+        refusals.add(flat_name, scale)
+        return [flat_name]
+    scaled = f"{flat_name}_scaled"
+    keras_name = flat_name.rsplit(".", 1)[-1]
+    rescale = {"name": f"{keras_name}_scaled", "scale": scale}
+    flat.append(FlatLayer(scaled, "Rescaling", rescale, sources[1:], slot, group, "", entry))
+    add = {"name": keras_name}
+    flat.append(FlatLayer(flat_name, "Add", add, [sources[0], scaled], slot, group, "", entry))
+    return [flat_name]
 
 
 def _input_layer(
@@ -374,6 +450,10 @@ def _inbound(
     refs: list[list[Any]] = []
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
         _collect_history(node.get("args"), refs)
+    elif isinstance(node, list) and node and isinstance(node[0], str):
+        refs = [
+            node
+        ]  # tf.keras 2 TFOpLambda: the node is its one call [name, node, tensor, kwargs]
     elif isinstance(node, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
         refs = [
             item for item in node if isinstance(item, list) and item and isinstance(item[0], str)
@@ -504,6 +584,8 @@ def _translate(layer: FlatLayer, refusals: _Refusals) -> dict[str, Any]:
             args[key] = _value(key, value)
             continue
         if value is None or value is False:
+            continue
+        if key == "groups" and value == 1:  # tf.keras 2 writes it on DepthwiseConv2D too
             continue
         refusals.add(
             layer.name, f"argument {key}={json.dumps(value)} is not supported by builder's {kind}"

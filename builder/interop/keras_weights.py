@@ -153,8 +153,10 @@ def _legacy_vars(store: Any, layer: FlatLayer) -> list[tuple[str, Any]]:
     for raw in names:
         full = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
         parts = full.split("/")
-        owner = parts[-2] if len(parts) >= 2 else layer.legacy_layer
-        if owner != layer.legacy_layer:
+        # The owner is all before the weight's name: `conv2d`, a nested model's
+        # `inner/conv2d_1`, or tf.keras 2 MobileNetV3's `Conv/BatchNorm` (a '/' in the name).
+        owner = "/".join(parts[:-1]) if len(parts) >= 2 else layer.legacy_layer
+        if owner != layer.legacy_layer and not owner.endswith("/" + layer.legacy_layer):
             continue
         dataset = _plain(group, full)
         if dataset is None or not hasattr(dataset, "shape"):
