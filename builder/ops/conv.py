@@ -50,13 +50,12 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from builder.ops import threads
+from builder.ops.checks import check_bias, check_input, check_window
 from builder.ops.shapes import padding_amounts, spatial_output_shape
 
 # Bytes of patch matrix and output per block. 2-8 MiB measured within a few percent of
 # each other (L2 is 2 MiB per core, L3 32 MiB); smaller blocks pay call overhead.
 _BLOCK_BYTES = 4 * 2**20
-
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def conv2d(
@@ -333,20 +332,13 @@ def _check_arguments(
     groups: int,
 ) -> None:
     """Raise ValueError naming the first argument that conv2d cannot use."""
-    if x.dtype not in _FLOAT_DTYPES:
-        raise ValueError(f"x must be float32 or float64. Received: x.dtype={x.dtype}.")
-    if x.ndim != 4:
-        raise ValueError(f"x must have shape (N, H, W, C). Received: x.shape={x.shape}.")
+    check_input(x)
     if kernel.ndim != 4 or 0 in kernel.shape:
         raise ValueError(
             "kernel must have shape (kh, kw, C // groups, F). "
             f"Received: kernel.shape={kernel.shape}."
         )
-    if padding not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}.")
-    for name, pair in (("strides", strides), ("dilation", dilation)):
-        if len(pair) != 2 or any(int(v) != v or v < 1 for v in pair):
-            raise ValueError(f"{name} must be two positive integers. Received: {name}={pair}.")
+    check_window(padding, strides=strides, dilation=dilation)
     if int(groups) != groups or groups < 1:
         raise ValueError(
             f"The number of groups must be a positive integer. Received: groups={groups}."
@@ -362,8 +354,7 @@ def _check_arguments(
             f"The number of filters must be divisible by groups. "
             f"Received: filters={filters}, groups={groups}."
         )
-    if bias is not None and bias.shape != (filters,):
-        raise ValueError(f"bias must have shape ({filters},). Received: bias.shape={bias.shape}.")
+    check_bias(bias, filters)
 
 
 def conv2d_scratch(

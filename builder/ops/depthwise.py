@@ -25,13 +25,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from builder.ops.checks import check_bias, check_input, check_window
 from builder.ops.conv import conv2d
 from builder.ops.shapes import padding_amounts, spatial_output_shape
 
 # Output bytes per einsum call: a few images at a time keep the input rows in cache.
 _BLOCK_BYTES = 2 * 2**20
-
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def depthwise_conv2d(
@@ -139,20 +138,12 @@ def _check_arguments(
     dilation: tuple[int, int],
 ) -> None:
     """Raise ValueError naming the first argument that depthwise_conv2d cannot use."""
-    if x.dtype not in _FLOAT_DTYPES:
-        raise ValueError(f"x must be float32 or float64. Received: x.dtype={x.dtype}.")
-    if x.ndim != 4:
-        raise ValueError(f"x must have shape (N, H, W, C). Received: x.shape={x.shape}.")
+    check_input(x)
     if kernel.ndim != 4 or 0 in kernel.shape or kernel.shape[2] != x.shape[3]:
         raise ValueError(
             f"kernel must have shape (kh, kw, C={x.shape[3]}, depth_multiplier). "
             f"Received: kernel.shape={kernel.shape}."
         )
-    if padding not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}.")
-    for name, pair in (("strides", strides), ("dilation", dilation)):
-        if len(pair) != 2 or any(int(v) != v or v < 1 for v in pair):
-            raise ValueError(f"{name} must be two positive integers. Received: {name}={pair}.")
+    check_window(padding, strides=strides, dilation=dilation)
     filters = kernel.shape[2] * kernel.shape[3]
-    if bias is not None and bias.shape != (filters,):
-        raise ValueError(f"bias must have shape ({filters},). Received: bias.shape={bias.shape}.")
+    check_bias(bias, filters)

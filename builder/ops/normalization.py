@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from builder.ops.checks import FLOAT_DTYPES
+
 # keras.backend.epsilon(): Normalization divides by max(sqrt(variance), this).
 KERAS_EPSILON = 1e-7
-
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def layer_norm(
@@ -150,7 +150,7 @@ def _check_axes(axes: tuple[int, ...], ndim: int, name: str) -> tuple[int, ...]:
 
 
 def _check_input(x: np.ndarray) -> None:
-    if x.dtype not in _FLOAT_DTYPES:
+    if x.dtype not in FLOAT_DTYPES:
         raise ValueError(f"x must be float32 or float64. Received: x.dtype={x.dtype}.")
     if x.ndim < 2:
         raise ValueError(f"x must have a batch axis and features. Received: x.shape={x.shape}.")

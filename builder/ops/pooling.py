@@ -28,13 +28,12 @@ import math
 
 import numpy as np
 
+from builder.ops.checks import check_input, check_window
 from builder.ops.shapes import padding_amounts, spatial_output_shape
 
 # Input bytes pooled per step: H-pooling a block of images this size leaves its result in
 # cache (L2 is 2 MiB per core) for the W pass. 0.5-2 MiB measured alike.
 _BLOCK_BYTES = 2**20
-
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def max_pool2d(
@@ -63,7 +62,7 @@ def global_max_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
 
     Shape: (N, H, W, C) -> (N, C), or (N, 1, 1, C) with keepdims.
     """
-    _check_input(x)
+    check_input(x)
     n, _, _, channels = x.shape
     out = x.reshape(n, -1, channels).max(axis=1)
     return out.reshape(n, 1, 1, channels) if keepdims else out
@@ -74,7 +73,7 @@ def global_avg_pool2d(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
 
     Shape: (N, H, W, C) -> (N, C), or (N, 1, 1, C) with keepdims.
     """
-    _check_input(x)
+    check_input(x)
     n, _, _, channels = x.shape
     out = x.reshape(n, -1, channels).mean(axis=1)
     return out.reshape(n, 1, 1, channels) if keepdims else out
@@ -108,8 +107,8 @@ def _pool(
     average: bool,
 ) -> np.ndarray:
     """Max or average pooling, one spatial axis after the other (both are separable)."""
-    _check_input(x)
-    _check_window(pool_size, strides, padding)
+    check_input(x)
+    check_window(padding, pool_size=pool_size, strides=strides)
     height, width = x.shape[1:3]
     out_h, out_w = spatial_output_shape(
         (height, width), pool_size, strides, padding, field="pool_size"
@@ -218,18 +217,3 @@ def _real_cells(
     if per_row.min() == per_row.max() and per_col.min() == per_col.max():
         return per_row[0] * per_col[0]
     return np.multiply.outer(per_row, per_col)[:, :, None]
-
-
-def _check_input(x: np.ndarray) -> None:
-    if x.ndim != 4:
-        raise ValueError(f"x must have shape (N, H, W, C). Received: x.shape={x.shape}.")
-    if x.dtype not in _FLOAT_DTYPES:
-        raise ValueError(f"x must be float32 or float64. Received: x.dtype={x.dtype}.")
-
-
-def _check_window(pool_size: tuple[int, int], strides: tuple[int, int], padding: str) -> None:
-    for name, pair in (("pool_size", pool_size), ("strides", strides)):
-        if len(pair) != 2 or any(int(v) != v or v < 1 for v in pair):
-            raise ValueError(f"{name} must be two positive integers. Received: {name}={pair}.")
-    if padding not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}.")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from builder.ops.checks import check_input
 
 
 def upsample2d(x: np.ndarray, size: tuple[int, int], interpolation: str = "nearest") -> np.ndarray:
@@ -24,7 +24,7 @@ def upsample2d(x: np.ndarray, size: tuple[int, int], interpolation: str = "neare
 
     Shape: (N, H, W, C) -> (N, H·sh, W·sw, C).
     """
-    _check_input(x, 4, "(N, H, W, C)")
+    check_input(x, 4, "(N, H, W, C)")
     _check_factors(size, 2)
     if interpolation == "nearest":
         n, height, width, channels = x.shape
@@ -45,7 +45,7 @@ def upsample1d(x: np.ndarray, size: int) -> np.ndarray:
 
     Shape: (N, T, C) -> (N, T·size, C).
     """
-    _check_input(x, 3, "(N, steps, C)")
+    check_input(x, 3, "(N, steps, C)")
     _check_factors((size,), 1)
     return np.repeat(x, size, axis=1)
 
@@ -56,7 +56,7 @@ def crop2d(x: np.ndarray, cropping: tuple[tuple[int, int], tuple[int, int]]) -> 
     Shape: (N, H, W, C) -> (N, H − top − bottom, W − left − right, C); an empty result is
     refused. Returns a view of x.
     """
-    _check_input(x, 4, "(N, H, W, C)")
+    check_input(x, 4, "(N, H, W, C)")
     (top, bottom), (left, right) = _check_pairs(cropping, 2, "cropping")
     height, width = x.shape[1:3]
     if top + bottom >= height or left + right >= width:
@@ -71,7 +71,7 @@ def crop1d(x: np.ndarray, cropping: tuple[int, int]) -> np.ndarray:
 
     Shape: (N, T, C) -> (N, T − start − end, C); an empty result is refused. Returns a view.
     """
-    _check_input(x, 3, "(N, steps, C)")
+    check_input(x, 3, "(N, steps, C)")
     ((start, end),) = _check_pairs((cropping,), 1, "cropping")
     steps = x.shape[1]
     if start + end >= steps:
@@ -86,7 +86,7 @@ def zero_pad1d(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
 
     Shape: (N, T, C) -> (N, start + T + end, C).
     """
-    _check_input(x, 3, "(N, steps, C)")
+    check_input(x, 3, "(N, steps, C)")
     ((start, end),) = _check_pairs((padding,), 1, "padding")
     out = np.zeros((x.shape[0], start + x.shape[1] + end, x.shape[2]), dtype=x.dtype)
     out[:, start : start + x.shape[1]] = x
@@ -115,13 +115,6 @@ def _linear_axis(x: np.ndarray, axis: int, factor: int) -> np.ndarray:
     second *= weight
     first += second
     return first
-
-
-def _check_input(x: np.ndarray, ndim: int, layout: str) -> None:
-    if x.ndim != ndim:
-        raise ValueError(f"x must have shape {layout}. Received: x.shape={x.shape}.")
-    if x.dtype not in _FLOAT_DTYPES:
-        raise ValueError(f"x must be float32 or float64. Received: x.dtype={x.dtype}.")
 
 
 def _check_factors(size: tuple[int, ...], count: int) -> None:

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from builder.ops.checks import check_bias, check_input, check_window
 from builder.ops.shapes import effective_kernel
 
 _BLOCK_BYTES = 8 * 2**20
-
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def deconv_output_length(
@@ -159,20 +158,13 @@ def _check_arguments(
     dilation: tuple[int, int],
 ) -> None:
     """Raise ValueError naming the first argument that conv2d_transpose cannot use."""
-    if x.dtype not in _FLOAT_DTYPES:
-        raise ValueError(f"x must be float32 or float64. Received: x.dtype={x.dtype}.")
-    if x.ndim != 4:
-        raise ValueError(f"x must have shape (N, H, W, C). Received: x.shape={x.shape}.")
+    check_input(x)
     if kernel.ndim != 4 or 0 in kernel.shape or kernel.shape[3] != x.shape[3]:
         raise ValueError(
             f"kernel must have shape (kh, kw, filters, C={x.shape[3]}). "
             f"Received: kernel.shape={kernel.shape}."
         )
-    if padding not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same'. Received: padding={padding!r}.")
-    for name, pair in (("strides", strides), ("dilation", dilation)):
-        if len(pair) != 2 or any(int(v) != v or v < 1 for v in pair):
-            raise ValueError(f"{name} must be two positive integers. Received: {name}={pair}.")
+    check_window(padding, strides=strides, dilation=dilation)
     if output_padding is not None and (
         len(output_padding) != 2 or any(int(v) != v or v < 0 for v in output_padding)
     ):
@@ -181,5 +173,4 @@ def _check_arguments(
             f"Received: output_padding={output_padding}."
         )
     filters = kernel.shape[2]
-    if bias is not None and bias.shape != (filters,):
-        raise ValueError(f"bias must have shape ({filters},). Received: bias.shape={bias.shape}.")
+    check_bias(bias, filters)
