@@ -43,7 +43,12 @@ def allocated_besides_output(call: object) -> tuple[int, np.ndarray]:
 
 @pytest.mark.parametrize("case", CONVS, ids=lambda c: f"{c[0]}-{c[1]}-{c[3]}-g{c[5]}")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv_scratch_is_what_the_kernel_allocates(case: tuple, dtype: type) -> None:
+@pytest.mark.parametrize("one_worker", [True, False], ids=["1 worker", "all workers"])
+def test_conv_scratch_is_what_the_kernel_allocates(
+    case: tuple, dtype: type, one_worker: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if one_worker:  # the blocks of one thread, deterministic: the count's tightness is checked
+        monkeypatch.setattr(threads, "workers", lambda: 1)
     shape, kernel_shape, strides, padding, dilation, groups, n = case
     rng = np.random.default_rng(0)
     x: np.ndarray = rng.standard_normal((n, *shape)).astype(dtype)
@@ -55,10 +60,11 @@ def test_conv_scratch_is_what_the_kernel_allocates(case: tuple, dtype: type) -> 
     per_sample, fixed = conv2d_scratch(shape, kernel_shape, strides, padding, dilation, groups)
     counted = (per_sample * n + fixed) * x.itemsize
     assert used <= counted + SLACK
-    if dtype is np.float32 and n >= 64:  # full blocks: the count is not a loose bound
-        # (with several worker threads the blocks are evened out between them, so each
-        # may hold less than the largest block the count assumes)
-        assert used >= (0.8 if threads.workers() == 1 else 0.5) * counted
+    if dtype is np.float32 and n >= 64 and one_worker:
+        # full blocks: the count is not a loose bound. (With several worker threads the
+        # blocks are evened out between them and whether both threads hold theirs at once
+        # depends on timing: the count is then an upper bound only, checked above.)
+        assert used >= 0.8 * counted
 
 
 def test_whole_patch_matrix_is_no_longer_counted_per_sample() -> None:
