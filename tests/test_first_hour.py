@@ -15,6 +15,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+import builder
 from builder.cli import cli
 from builder.config import parse
 from builder.errors import ConfigError
@@ -468,3 +469,11 @@ def test_family_training_only_arguments_are_accepted_and_noted(tmp_path: Path) -
     assert result.stdout == f"{config}: ok\n"
     assert "depthwise_regularizer" in result.stderr and "alpha_regularizer" in result.stderr
     assert "gamma_constraint" not in result.stderr  # null: not given
+
+
+@pytest.mark.parametrize("type_name", ["MaxPooling1D", "AveragePooling1D", "MaxPool1D"])
+def test_scalar_shorthand_of_the_1d_pooling_layers(type_name: str) -> None:
+    # pool_size 3 over 10 steps, strides = pool_size: floor((10 - 3) / 3) + 1 = 3 steps
+    model = builder.load(f"input_shape: [10, 3]\nlayers:\n  - {type_name}: 3\n")
+    spec = model.nodes[0].layer.spec
+    assert (spec.pool_size, spec.strides, model.output_shape) == (3, 3, (3, 3))

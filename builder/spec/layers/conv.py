@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from builder.spec.fields import (
@@ -18,6 +24,22 @@ from builder.spec.fields import (
 )
 from builder.spec.layers.activation import ActivationValue
 from builder.spec.layers.base import LayerSpec, TrainingOnly
+
+
+def _groups_divide_filters(value: int, info: ValidationInfo) -> int:
+    """`groups` must divide `filters` (validated before it)."""
+    filters = info.data.get("filters")
+    if filters is not None and filters % value:
+        raise PydanticCustomError(
+            "groups",
+            "filters ({filters}) must be divisible by groups, got groups={groups}",
+            {"filters": filters, "groups": value},
+        )
+    return value
+
+
+Groups = Annotated[PositiveInt, AfterValidator(_groups_divide_filters)]
+"""Channel groups of a convolution: a positive integer dividing `filters`."""
 
 
 class _ConvSpec(LayerSpec):
@@ -40,20 +62,8 @@ class Conv2DSpec(_ConvSpec):
 
     type: Literal["Conv2D", "Convolution2D"]
     filters: PositiveInt
-    groups: PositiveInt = 1
+    groups: Groups = 1
     kernel_initializer: Initializer = "glorot_uniform"
-
-    @field_validator("groups", mode="after")
-    @classmethod
-    def _groups_divide_filters(cls, value: int, info: Any) -> int:
-        filters = info.data.get("filters")
-        if filters is not None and filters % value:
-            raise PydanticCustomError(
-                "groups",
-                "filters ({filters}) must be divisible by groups, got groups={groups}",
-                {"filters": filters, "groups": value},
-            )
-        return value
 
 
 class DepthwiseConv2DSpec(_ConvSpec):
@@ -149,21 +159,9 @@ class Conv1DSpec(LayerSpec):
     strides: Single = 1
     padding: Literal["valid", "same", "causal"] = "valid"
     dilation_rate: Single = 1
-    groups: PositiveInt = 1
+    groups: Groups = 1
     activation: ActivationValue = "linear"
     use_bias: bool = True
     kernel_initializer: Initializer = "glorot_uniform"
     bias_initializer: Initializer = "zeros"
     data_format: DataFormat = "channels_last"
-
-    @field_validator("groups", mode="after")
-    @classmethod
-    def _groups_divide_filters(cls, value: int, info: Any) -> int:
-        filters = info.data.get("filters")
-        if filters is not None and filters % value:
-            raise PydanticCustomError(
-                "groups",
-                "filters ({filters}) must be divisible by groups, got groups={groups}",
-                {"filters": filters, "groups": value},
-            )
-        return value

@@ -10,26 +10,32 @@ from builder.spec.fields import PAIR_SCHEMA, SINGLE_SCHEMA, DataFormat, Padding,
 from builder.spec.layers.base import LayerSpec
 
 
-class _Pooling2DSpec(LayerSpec):
-    """A window of `pool_size` cells moved by `strides`; `strides: null` (the default) means
+class _WindowPoolingSpec(LayerSpec):
+    """A window of `pool_size` moved by `strides`; `strides: null` (Keras's default) means
     pool_size, resolved here so that nothing downstream sees None."""
 
     positional: ClassVar[str | None] = "pool_size"
+
+    @field_validator("strides", mode="before", check_fields=False)
+    @classmethod
+    def _default_to_pool_size(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None:
+            return value
+        # pool_size is validated first; when it failed, 1 stands in so that only its own
+        # error is reported
+        size = info.data.get("pool_size", 1)
+        return list(size) if isinstance(size, tuple) else size
+
+
+class _Pooling2DSpec(_WindowPoolingSpec):
+    """A window of pool_size cells over (H, W)."""
+
     pool_size: Pair = (2, 2)
     strides: Annotated[Pair, WithJsonSchema({"anyOf": [PAIR_SCHEMA, {"type": "null"}]})] = Field(
         default=None, validate_default=True, description="Default: pool_size."
     )
     padding: Padding = "valid"
     data_format: DataFormat = "channels_last"
-
-    @field_validator("strides", mode="before")
-    @classmethod
-    def _default_to_pool_size(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is not None:
-            return value
-        # pool_size is validated first; when it failed, (1, 1) stands in so that only its
-        # own error is reported
-        return list(info.data.get("pool_size", (1, 1)))
 
 
 class MaxPooling2DSpec(_Pooling2DSpec):
@@ -60,8 +66,8 @@ class GlobalAveragePooling2DSpec(LayerSpec):
     data_format: DataFormat = "channels_last"
 
 
-class _Pooling1DSpec(LayerSpec):
-    """A window of `pool_size` steps moved by `strides` (default: pool_size)."""
+class _Pooling1DSpec(_WindowPoolingSpec):
+    """A window of pool_size steps over (steps, C)."""
 
     pool_size: Single = 2
     strides: Annotated[Single, WithJsonSchema({"anyOf": [SINGLE_SCHEMA, {"type": "null"}]})] = (
@@ -69,13 +75,6 @@ class _Pooling1DSpec(LayerSpec):
     )
     padding: Padding = "valid"
     data_format: DataFormat = "channels_last"
-
-    @field_validator("strides", mode="before")
-    @classmethod
-    def _default_to_pool_size(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is not None:
-            return value
-        return info.data.get("pool_size", 1)
 
 
 class MaxPooling1DSpec(_Pooling1DSpec):
