@@ -155,6 +155,13 @@ def _vet_output(output: str, param: str, **reads: str | None) -> None:
         raise click.BadParameter(str(error), param_hint=param) from None
 
 
+def _max_memory_option(help_text: str) -> Callable[[F], F]:
+    """`--max-memory SIZE` (default 4GiB), shared by the commands that allocate."""
+    return click.option(
+        "--max-memory", type=ByteSize(), default="4GiB", show_default=True, help=help_text
+    )
+
+
 def _parse(config: str) -> Any:
     """A CONFIG argument is always a path (`no such file`), never YAML text; `-` is stdin."""
     from builder.config import parse_file, parse_text
@@ -280,13 +287,7 @@ def graph(config: str, fmt: str) -> None:
     type=click.IntRange(min=0),
     help="Weight and --random seed (default: the config's seed).",
 )
-@click.option(
-    "--max-memory",
-    type=ByteSize(),
-    default="4GiB",
-    show_default=True,
-    help="Refuse work needing more memory than this.",
-)
+@_max_memory_option("Refuse work needing more memory than this.")
 @click.option(
     "--engine",
     type=click.Choice(["numpy", "onnxruntime"]),
@@ -396,13 +397,7 @@ def run(
 @click.option(
     "--seed", type=click.IntRange(min=0), help="Initialisation seed (default: the config's seed)."
 )
-@click.option(
-    "--max-memory",
-    type=ByteSize(),
-    default="4GiB",
-    show_default=True,
-    help="Refuse weights needing more memory than this (activations do not count).",
-)
+@_max_memory_option("Refuse weights needing more memory than this (activations do not count).")
 @_reports_errors
 def init(config: str, output: str, seed: int | None, max_memory: int) -> None:
     """Write the initial weights of CONFIG to a .npz file (keys `<layer>/<weight>`).
@@ -431,13 +426,7 @@ def init(config: str, output: str, seed: int | None, max_memory: int) -> None:
     type=click.Path(dir_okay=False),
     help="Weights .npz to write (default: OUTPUT with .npz).",
 )
-@click.option(
-    "--max-memory",
-    type=ByteSize(),
-    default="4GiB",
-    show_default=True,
-    help="Refuse files whose contents exceed this.",
-)
+@_max_memory_option("Refuse files whose contents exceed this.")
 @_reports_errors
 def import_(model: str, output: str, weights: str | None, max_memory: int) -> None:
     """Turn a Keras MODEL (.keras, full-model .h5, or model JSON) into a config and weights.
