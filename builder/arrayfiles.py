@@ -135,6 +135,22 @@ class Member:
     header: NpyHeader
 
 
+def vet_zip_member(info: zipfile.ZipInfo, archive_size: int, where: str) -> None:
+    """What every zip member passes before it is read (an `.npz`'s arrays, a `.keras`
+    archive's files): not encrypted, inside the file, inflating at most MAX_RATIO times;
+    else Refused naming `where`."""
+    if info.flag_bits & 0x1:
+        raise Refused(f"{where} is encrypted")
+    if info.header_offset + info.compress_size > archive_size:
+        raise Refused(f"{where} extends past the end of the file")
+    if info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        ratio = info.file_size / max(info.compress_size, 1)
+        raise Refused(
+            f"{where} would inflate {ratio:,.0f} times ({info.compress_size:,} to "
+            f"{info.file_size:,} bytes); at most {MAX_RATIO:,} is accepted: a zip bomb?"
+        )
+
+
 class NpzArchive:
     """A vetted `.npz` archive; use as a context manager. `members` maps key → Member.
 
@@ -191,16 +207,7 @@ class NpzArchive:
                 raise Refused(f"{where} is not npy data (names end in .npy)")
             if key in members:
                 raise Refused(f"{where} appears twice")
-            if info.flag_bits & 0x1:
-                raise Refused(f"{where} is encrypted")
-            if info.header_offset + info.compress_size > archive_size:
-                raise Refused(f"{where} extends past the end of the file")
-            if info.file_size > MAX_RATIO * max(info.compress_size, 1):
-                ratio = info.file_size / max(info.compress_size, 1)
-                raise Refused(
-                    f"{where} would inflate {ratio:,.0f} times ({info.compress_size:,} to "
-                    f"{info.file_size:,} bytes); at most {MAX_RATIO:,} is accepted"
-                )
+            vet_zip_member(info, archive_size, where)
             with self._zip.open(info) as stream:
                 header = read_npy_header(stream, info.file_size, where)
             if header.offset + header.nbytes != info.file_size:

@@ -14,11 +14,11 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
+from builder.arrayfiles import Refused, vet_zip_member
 from builder.errors import DataError, ResourceError
 from builder.interop import require_h5py
 from builder.sizes import format_bytes
 
-MAX_RATIO = 1000
 """Largest accepted compression ratio of a zip member (uncompressed / compressed)."""
 
 MAX_CONFIG_BYTES = 64 * 1024**2
@@ -83,8 +83,9 @@ def _read_archive(path: str, max_bytes: int) -> KerasFile:
     try:
         with zipfile.ZipFile(path) as archive:
             members = {info.filename: info for info in archive.infolist()}
+            size = os.path.getsize(path)
             for info in members.values():
-                _check_member(path, info, max_bytes)
+                _check_member(path, info, max_bytes, size)
             if "config.json" not in members:
                 raise DataError(f"{path}: not a Keras archive (no config.json)")
             text = archive.read("config.json").decode("utf-8", errors="replace")
@@ -113,18 +114,17 @@ def _read_archive(path: str, max_bytes: int) -> KerasFile:
     return KerasFile(path, config, text, f"{path}:config.json", weights, "keras3", version)
 
 
-def _check_member(path: str, info: zipfile.ZipInfo, max_bytes: int) -> None:
+def _check_member(path: str, info: zipfile.ZipInfo, max_bytes: int, archive_size: int) -> None:
     cap = min(max_bytes, MAX_CONFIG_BYTES) if info.filename.endswith(".json") else max_bytes
     if info.file_size > cap:
         raise ResourceError(
             f"{path}: member {info.filename} declares {format_bytes(info.file_size)}, over the "
             f"memory limit of {format_bytes(cap)}"
         )
-    if info.file_size > MAX_RATIO * max(info.compress_size, 1):
-        raise DataError(
-            f"{path}: member {info.filename} expands {info.file_size:,} bytes from "
-            f"{info.compress_size:,} (ratio over {MAX_RATIO}): refused as a zip bomb"
-        )
+    try:
+        vet_zip_member(info, archive_size, f"{path}: member {info.filename}")
+    except Refused as refused:
+        raise DataError(str(refused)) from None
 
 
 def _read_h5(path: str) -> KerasFile:
